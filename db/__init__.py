@@ -1,1 +1,5 @@
-"""FaceGate db."""
+"""SQLite identity store (sqlite-utils)."""
+
+from db.store import Store
+
+__all__ = ["Store"]

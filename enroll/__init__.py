@@ -1,1 +1,1 @@
-"""FaceGate enroll."""
+"""Enrollment logic (Qt-free): quality gates and adding people to the store."""

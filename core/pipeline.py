@@ -1,0 +1,77 @@
+"""The local pipeline: detect -> align + embed (batched) -> match against the gallery.
+
+Returns the one result type (:class:`core.types.FrameResult`) with per-stage times in ms.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from core.gallery import Gallery
+from core.types import Face, FrameResult
+
+
+class Pipeline:
+    def __init__(
+        self,
+        detector: Any,
+        recognizer: Any,
+        gallery: Gallery | None = None,
+        threshold: float | None = None,
+    ) -> None:
+        self.detector = detector
+        self.recognizer = recognizer
+        self.gallery = gallery
+        self.threshold = recognizer.default_threshold if threshold is None else float(threshold)
+
+    def detect(self, image_bgr: np.ndarray) -> list[Face]:
+        return self.detector.detect(image_bgr)
+
+    def embed(self, image_bgr: np.ndarray, faces: list[Face]) -> np.ndarray:
+        return self.recognizer.embed(image_bgr, faces)
+
+    def match(self, faces: list[Face]) -> None:
+        """Set identity/distance on faces that have embeddings."""
+        todo = [f for f in faces if f.embedding is not None]
+        if not todo:
+            return
+        if self.gallery is None or len(self.gallery) == 0:
+            for f in todo:
+                f.identity, f.distance = None, None
+            return
+        for f, m in zip(todo, self.gallery.match(np.stack([f.embedding for f in todo]), self.threshold)):
+            f.identity = m.identity
+            f.distance = m.distance
+            f.data["candidate"] = m.candidate
+
+    def process(self, image_bgr: np.ndarray, frame_index: int = 0, timestamp: float | None = None) -> FrameResult:
+        t0 = time.perf_counter()
+        faces = self.detect(image_bgr)
+        t1 = time.perf_counter()
+        self.embed(image_bgr, faces)
+        t2 = time.perf_counter()
+        self.match(faces)
+        t3 = time.perf_counter()
+        h, w = image_bgr.shape[:2]
+        return FrameResult(
+            faces=faces,
+            width=w,
+            height=h,
+            frame_index=frame_index,
+            timestamp=time.time() if timestamp is None else timestamp,
+            timings_ms={
+                "detect_ms": (t1 - t0) * 1e3,
+                "embed_ms": (t2 - t1) * 1e3,
+                "match_ms": (t3 - t2) * 1e3,
+                "total_ms": (t3 - t0) * 1e3,
+            },
+            detector=getattr(self.detector, "key", ""),
+            recognizer=getattr(self.recognizer, "key", ""),
+        )
+
+
+def largest_face(faces: list[Face]) -> Face | None:
+    return max(faces, key=lambda f: f.area) if faces else None

@@ -1,0 +1,53 @@
+"""Quality gates for an enrollment sample. Each rejection carries a reason a person understands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.types import Face
+
+MIN_FACE_PX = 60  # smaller faces give unstable embeddings (FaceNet crops are 160 px)
+MIN_SHARPNESS = 15.0  # variance of the Laplacian on the 160 px face crop; below = blurred
+MIN_BRIGHTNESS, MAX_BRIGHTNESS = 40.0, 220.0  # mean grey level of the face
+MIN_CONTRAST = 15.0  # std of grey levels of the face
+
+
+@dataclass(frozen=True)
+class SampleCheck:
+    ok: bool
+    reason: str  # "ok" or why it was rejected
+    quality: float = 0.0  # 0..1, higher is better (for choosing among samples)
+    face: Face | None = None
+
+
+def check_sample(image_bgr: np.ndarray, faces: list[Face], min_face_px: int = MIN_FACE_PX) -> SampleCheck:
+    """Accept a photo/frame as an enrollment sample only with exactly one usable face."""
+    import cv2
+
+    if not faces:
+        return SampleCheck(False, "no face found")
+    if len(faces) > 1:
+        return SampleCheck(False, f"{len(faces)} faces found; use a photo with only this person")
+    face = faces[0]
+    side = min(face.width, face.height)
+    if side < min_face_px:
+        return SampleCheck(False, f"face too small ({side:.0f} px, need {min_face_px} px); come closer", face=face)
+    x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+    crop = image_bgr[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)]
+    if crop.size == 0:
+        return SampleCheck(False, "face is outside the image", face=face)
+    grey = cv2.cvtColor(cv2.resize(crop, (160, 160), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    brightness, contrast = float(grey.mean()), float(grey.std())
+    sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    if brightness < MIN_BRIGHTNESS:
+        return SampleCheck(False, f"too dark (brightness {brightness:.0f}); add light", face=face)
+    if brightness > MAX_BRIGHTNESS:
+        return SampleCheck(False, f"overexposed (brightness {brightness:.0f}); reduce light", face=face)
+    if contrast < MIN_CONTRAST:
+        return SampleCheck(False, f"too little contrast ({contrast:.0f})", face=face)
+    if sharpness < MIN_SHARPNESS:
+        return SampleCheck(False, f"too blurred (sharpness {sharpness:.0f}); hold still", face=face)
+    quality = float(min(1.0, sharpness / 200.0) * 0.5 + min(1.0, side / 200.0) * 0.5)
+    return SampleCheck(True, "ok", quality=quality, face=face)

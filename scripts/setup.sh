@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# One-time set-up on Debian/Ubuntu (or a Jetson): system packages, a virtual environment, Python packages.
+set -euo pipefail
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+  echo "FaceGate needs Python >= 3.10 ($PYTHON is $("$PYTHON" --version 2>&1))" >&2
+  exit 1
+fi
+
+# venv/ensurepip come as separate Debian packages for the system Python.
+if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
+  pkgs="python3-venv python3-pip"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs
+  else
+    echo "missing Python venv support: run  sudo apt-get install -y $pkgs" >&2
+    exit 1
+  fi
+fi
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+echo "set-up done: $VENV"

