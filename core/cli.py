@@ -96,49 +96,33 @@ def _sha256(path: str | Path) -> str:
 
 
 def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
-    import numpy as np
-
     from core.imageio import load_image
-    from enroll.quality import check_sample
+    from enroll.service import Enrollment
 
-    store, rec = ctx.store, ctx.recognizer
     name = args.name.strip()
     if not name:
         _err("a person needs a non-empty name")
         return 1
-    existing = store.sample_hashes(name, rec.model)
-    embeddings, hashes, quality = [], [], []
+    job = Enrollment(name, ctx.detector, ctx.recognizer, ctx.store, min_face_px=args.min_face)
     for path in args.images:
         try:
-            image = load_image(path)
-            sha = _sha256(path)
-            if sha in existing or sha in hashes:
-                _out(f"rejected {path}: this photo is already enrolled for {name}")
-                continue
-            faces = ctx.detector.detect(image)
-            check = check_sample(image, faces, min_face_px=args.min_face)
-            if not check.ok or check.face is None:
-                _out(f"rejected {path}: {check.reason}")
-                continue
-            emb = rec.embed(image, [check.face])[0]
+            check = job.add_image(load_image(path), str(path), image_sha256=_sha256(path))
         except FaceGateError as err:
             _out(f"rejected {path}: {err}")
             continue
-        embeddings.append(emb)
-        hashes.append(sha)
-        quality.append(check.quality)
-        _out(f"accepted {path} (quality {check.quality:.2f})")
-    if not embeddings:
+        if check.ok:
+            _out(f"accepted {path} (quality {check.quality:.2f})")
+        else:
+            _out(f"rejected {path}: {check.reason}")
+    if not job.samples:
         _err(f"nothing stored for {name}: no image passed the checks")
         return 1
-    if store.identity_id(name) is None:
-        gallery = store.gallery(rec.model, ctx.threshold)
-        if len(gallery):
-            m = gallery.match(np.mean(np.stack(embeddings), axis=0, keepdims=True) / 1.0)[0]
-            if m.identity is not None:
-                _out(f"warning: {name} looks like enrolled {m.identity} (distance {m.distance:.2f})")
-    n = store.enroll(name, rec.model, np.stack(embeddings), hashes, quality, policy=args.policy)
-    _out(f"enrolled {name}: {n} sample(s) stored for {rec.model} in {ctx.db_path}")
+    if ctx.store.identity_id(name) is None:
+        similar = job.lookalike(ctx.threshold)
+        if similar is not None:
+            _out(f"warning: {name} looks like enrolled {similar[0]} (distance {similar[1]:.2f})")
+    n = job.save(policy=args.policy, schedule=args.schedule or "")
+    _out(f"enrolled {name}: {n} sample(s) stored for {ctx.recognizer.model} in {ctx.db_path}")
     return 0
 
 
@@ -292,6 +276,77 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
+def cmd_identities(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.store
+    if args.action == "list":
+        people = store.identities()
+        if args.json:
+            _out(json.dumps(people, indent=1))
+            return 0
+        if not people:
+            _out(f"nobody enrolled in {ctx.db_path}")
+        for p in people:
+            policy = p["policy"] + (f" ({p['schedule']})" if p["policy"] == "schedule" else "")
+            _out(f"{p['name']:<24} {policy:<12} {p['samples']:>3} samples  models: {', '.join(p['models']) or '-'}"
+                 f"  enrolled {p['created']}")
+        return 0
+    if args.action == "remove":
+        if len(args.names) != 1:
+            _err("usage: identities remove NAME")
+            return 2
+        store.remove(args.names[0])
+        _out(f"removed {args.names[0]} (their past events are kept)")
+        return 0
+    if args.action == "rename":
+        if len(args.names) != 2:
+            _err("usage: identities rename OLD NEW")
+            return 2
+        store.rename(args.names[0], args.names[1])
+        _out(f"renamed {args.names[0]} -> {args.names[1]}")
+        return 0
+    if args.action == "policy":
+        if len(args.names) not in (2, 3):
+            _err("usage: identities policy NAME allowed|denied|schedule ['mon-fri 08:00-18:00']")
+            return 2
+        store.set_policy(args.names[0], args.names[1], args.names[2] if len(args.names) == 3 else "")
+        _out(f"{args.names[0]}: policy {args.names[1]}")
+        return 0
+    _err(f"unknown action {args.action!r}")
+    return 2
+
+
+def cmd_sessions(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.store
+    if args.action == "list":
+        rows = store.sessions()
+        if args.json:
+            _out(json.dumps(rows, indent=1))
+            return 0
+        if not rows:
+            _out(f"no sessions in {ctx.db_path}")
+        for r in rows:
+            _out(f"{r['id']}  {r['started']}  {r['frames']:>6} frames {r['events']:>4} events  "
+                 f"{r['mode']:<6} {r['detector']} + {r['recognizer']}  {r['source']}")
+        return 0
+    if args.action == "export":
+        if not args.id:
+            _err("usage: sessions export ID [--out FRAMES.csv] [--events EVENTS.csv]")
+            return 2
+        from core.recording import export_session
+
+        sid = args.id
+        if not store.has_session(sid):
+            _err(f"no session {sid!r}; see `main.py sessions list`")
+            return 1
+        frames_csv = Path(args.out or f"session-{sid}.csv")
+        events_csv = Path(args.events or f"session-{sid}-events.csv")
+        n_frames, n_events = export_session(store, sid, frames_csv, events_csv)
+        _out(f"wrote {n_frames} frame rows to {frames_csv} and {n_events} events to {events_csv}")
+        return 0
+    _err(f"unknown action {args.action!r}")
+    return 2
+
+
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     from core.run import run_headless
 
@@ -320,7 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("enroll", parents=[common], help="add a person (or more samples) from photos")
     p.add_argument("name")
     p.add_argument("images", nargs="+", metavar="IMG")
-    p.add_argument("--policy", choices=["allowed", "denied"], default="allowed")
+    p.add_argument("--policy", choices=["allowed", "denied", "schedule"], default=None,
+                   help="access policy (default: allowed for a new person, unchanged for an existing one)")
+    p.add_argument("--schedule", help="with --policy schedule: e.g. 'mon-fri 08:00-18:00; sat 09:00-12:00'")
     p.add_argument("--min-face", type=int, default=60, help="minimum face side in px (default 60)")
     p.set_defaults(func=cmd_enroll)
 
@@ -345,9 +402,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
+    p = sub.add_parser("identities", parents=[common], help="list | remove NAME | rename OLD NEW | policy NAME P")
+    p.add_argument("action", choices=["list", "remove", "rename", "policy"])
+    p.add_argument("names", nargs="*")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_identities)
+
+    p = sub.add_parser("sessions", parents=[common], help="list | export ID")
+    p.add_argument("action", choices=["list", "export"])
+    p.add_argument("id", nargs="?")
+    p.add_argument("--out", help="frames CSV (default session-ID.csv)")
+    p.add_argument("--events", help="events CSV (default session-ID-events.csv)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sessions)
+
     p = sub.add_parser("run", parents=[common], help="process a video source headless")
     p.add_argument("--source", default="demo", help="demo | video file | image folder | camera index")
     p.add_argument("--frames", type=int, default=0, help="stop after N frames (0: until the source ends)")
+    p.add_argument("--export", metavar="FILE.csv", help="per-frame measurements CSV")
+    p.add_argument("--events", metavar="FILE.csv", help="access events CSV")
+    p.add_argument("--show", action="store_true", help="show the annotated video in a window")
+    p.add_argument("--realtime", action="store_true",
+                   help="play a file at its own FPS, dropping frames like a camera (default: every frame)")
+    p.add_argument("--no-track", action="store_true", help="recognise every face in every frame")
     p.add_argument("--quiet", action="store_true", help="no per-frame status line")
     p.set_defaults(func=cmd_run)
     return parser

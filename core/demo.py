@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 ENROLLED = ("ben_afflek", "elton_john", "jerry_seinfeld", "madonna")
 STRANGER = "mindy_kaling"
+DENIED = "madonna"  # enrolled but denied: the demo shows all three decisions
 FPS = 15
 SIZE = (1280, 720)
 VIDEO_VERSION = 1
@@ -96,21 +97,18 @@ def demo_store(detector: Any, recognizer: Any) -> Any:
     from core import photos
     from core.imageio import load_image
     from db.store import Store
-    from enroll.quality import check_sample
+    from enroll.service import Enrollment, compute_missing_embeddings
 
     store = Store(demo_db_path())
-    have = {i["name"] for i in store.identities() if recognizer.model in i["models"]}
+    compute_missing_embeddings(store, recognizer)  # people enrolled under another recognizer
+    have = {i["name"] for i in store.identities()}
     train = photos.people("train")
     for name in ENROLLED:
         if name in have:
             continue
-        embs = []
+        job = Enrollment(name, detector, recognizer, store)
         for path in train[name]:
-            image = load_image(path)
-            check = check_sample(image, detector.detect(image))
-            if check.ok and check.face is not None:
-                embs.append(recognizer.embed(image, [check.face])[0])
-        if embs:
-            store.enroll(name, recognizer.model, np.stack(embs))
-            log.info("demo: enrolled %s with %d photos", name, len(embs))
+            job.add_image(load_image(path), str(path))
+        job.save(policy="denied" if name == DENIED else "allowed")
+        log.info("demo: enrolled %s with %d photos", name, len(job.samples))
     return store

@@ -1,60 +1,122 @@
-"""Headless run: process a source, print a live one-line status and who was seen."""
+"""Headless run: process a source with tracking, print a live one-line status, write the CSVs.
+
+Ctrl-C (or SIGTERM) ends cleanly: open tracks are closed, and every frame row and event is written.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
-from collections import Counter
 from typing import Any
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_headless(ctx: Any, args: argparse.Namespace) -> int:
+    from core.engine import Engine
     from core.pipeline import Pipeline
     from core.sources import open_source
+    from core.telemetry import Sampler
 
-    source = open_source(args.source)
-    if args.source == "demo" and getattr(args, "db", None) is None:
-        from core.demo import demo_store
-
-        store = demo_store(ctx.detector, ctx.recognizer)
-    else:
-        store = ctx.store
-    gallery = store.gallery(ctx.recognizer.model, ctx.threshold)
-    pipe = Pipeline(ctx.detector, ctx.recognizer, gallery, threshold=ctx.threshold)
-    seen: Counter[str] = Counter()
-    unknown_frames = 0
-    n = 0
-    t_start = time.perf_counter()
-    tty = sys.stdout.isatty()
+    source = open_source(args.source, realtime=True if args.realtime else None)
     try:
-        for frame, ts in source.frames():
-            result = pipe.process(frame, frame_index=n, timestamp=ts)
-            n += 1
-            names = sorted({f.identity for f in result.faces if f.identity})
-            seen.update(names)
-            if any(f.identity is None for f in result.faces):
-                unknown_frames += 1
+        if args.source == "demo" and getattr(args, "db", None) is None:
+            from core.demo import demo_store
+
+            store = demo_store(ctx.detector, ctx.recognizer)
+        else:
+            from enroll.service import compute_missing_embeddings
+
+            store = ctx.store
+            compute_missing_embeddings(store, ctx.recognizer)
+            for name in store.people_without(ctx.recognizer.model):
+                print(f"warning: {name} has no {ctx.recognizer.model} embedding and no stored face crop; "
+                      "re-enroll them to recognise them with this recognizer", file=sys.stderr)
+        gallery = store.gallery(ctx.recognizer.model, ctx.threshold)
+        pipe = Pipeline(ctx.detector, ctx.recognizer, gallery, threshold=ctx.threshold)
+    except BaseException:
+        source.close()
+        raise
+    sampler = Sampler().start()
+    engine = Engine(pipe, store, source_name=source.name, mode="local", track=not args.no_track,
+                    frames_csv=args.export, events_csv=args.events, sampler=sampler)
+    show = _Shower() if args.show else None
+    tty = sys.stdout.isatty()
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    t_start = time.perf_counter()
+    interrupted = False
+    try:
+        for frame in source.iter_frames():
+            result = engine.process(frame.image, frame.index, frame.timestamp, frame.capture_ms,
+                                    dropped=source.grabber.dropped)
+            if show is not None:
+                show(frame.image, result)
+            for ev in result.data["events"]:
+                line = f"event: track {ev.track_id} {ev.identity or 'unknown'} -> {ev.decision}"
+                print(("\r" + line.ljust(118) + "\n") if tty else line, end="", flush=True)
+                if not tty:
+                    print()
             if not args.quiet:
                 t = result.timings_ms
-                who = ", ".join(names) or "-"
-                unk = sum(f.identity is None for f in result.faces)
-                line = (f"frame {n:5d}  faces {len(result.faces)}  known [{who}]  unknown {unk}  "
-                        f"detect {t['detect_ms']:.0f} ms  embed {t['embed_ms']:.0f} ms  total {t['total_ms']:.0f} ms")
-                print(("\r" + line.ljust(110)) if tty else line, end="" if tty else "\n", flush=True)
-            if args.frames and n >= args.frames:
+                names = ", ".join(sorted({f.identity for f in result.faces if f.identity})) or "-"
+                fps = engine.fps.fps() or 0.0
+                line = (f"frame {engine.stats.frames:5d}  {fps:5.1f} FPS  faces {len(result.faces)} "
+                        f"[{names}]  detect {t['detect_ms']:.0f} ms  embed {t['embed_ms']:.0f} ms "
+                        f"({result.data['recognized']} recognised)  dropped {source.grabber.dropped}  {source.status}")
+                print(("\r" + line[:118].ljust(118)) if tty else line, end="" if tty else "\n", flush=True)
+            if args.frames and engine.stats.frames >= args.frames:
                 break
     except KeyboardInterrupt:
-        pass
+        interrupted = True
     finally:
+        signal.signal(signal.SIGTERM, previous)
         source.close()
+        stats = engine.close()
+        sampler.close()
     elapsed = time.perf_counter() - t_start
     if tty and not args.quiet:
         print()
-    fps = n / elapsed if elapsed > 0 else 0.0
-    print(f"processed {n} frames from {source.name} in {elapsed:.1f} s ({fps:.1f} FPS) "
-          f"with {pipe.detector.key} + {pipe.recognizer.key}")
-    for name, frames in seen.most_common():
-        print(f"saw {name} ({store.policy(name) or '?'}) in {frames} frames")
-    print(f"unknown faces in {unknown_frames} frames")
-    return 0
+    fps = stats.frames / elapsed if elapsed > 0 else 0.0
+    saved = 1 - stats.recognized / stats.faces if stats.faces else 0.0
+    print(f"{'interrupted: ' if interrupted else ''}processed {stats.frames} frames from {source.name} in "
+          f"{elapsed:.1f} s ({fps:.1f} FPS) with {pipe.detector.key} + {pipe.recognizer.key}; "
+          f"recognised {stats.recognized} of {stats.faces} faces (tracking saved {saved:.0%})")
+    for name, frames in sorted(stats.seen.items(), key=lambda kv: -kv[1]):
+        print(f"saw {name} ({store.policy(name) or 'removed'}) in {frames} frames")
+    counts: dict[str, int] = {}
+    for ev in stats.events:
+        counts[ev.decision] = counts.get(ev.decision, 0) + 1
+    print("events: " + (", ".join(f"{n} {d}" for d, n in sorted(counts.items())) or "none"))
+    if engine.session_id:
+        print(f"session {engine.session_id} saved in {store.path}")
+    for label, path in (("frames", args.export), ("events", args.events)):
+        if path:
+            print(f"{label} CSV: {path}")
+    return 130 if interrupted else 0
+
+
+class _Shower:
+    """--show: an OpenCV window when this OpenCV build has one; otherwise says how to get one."""
+
+    def __init__(self) -> None:
+        from core.annotate import Annotator
+
+        self.annotator = Annotator()
+        self.ok = True
+
+    def __call__(self, image: Any, result: Any) -> None:
+        if not self.ok:
+            return
+        import cv2
+
+        try:
+            cv2.imshow("FaceGate", self.annotator.annotate(image, result))
+            cv2.waitKey(1)
+        except cv2.error:
+            self.ok = False
+            print("note: --show needs an OpenCV build with a GUI (this one is headless); "
+                  "the desktop app `python main.py` shows the video", file=sys.stderr)

@@ -69,4 +69,5 @@ class FrameResult:
 
     @property
     def unknown(self) -> int:
-        return sum(1 for f in self.faces if f.embedding is not None and f.identity is None)
+        """Faces not (yet) matched to anyone."""
+        return len(self.faces) - self.known

@@ -1,14 +1,23 @@
 """The identity store: SQLite through sqlite-utils, WAL mode, a schema version.
 
-Tables (schema 1): ``identities`` (unique name, policy, notes), ``embeddings`` (one row per sample
-and recognizer model: float32 vector blob, quality, sha256 of the source image). Embeddings of
-different models are never mixed: :meth:`Store.gallery` loads one model's rows. Enrolling a person
-is one transaction, so an interrupted enrollment leaves no half person.
+Tables: ``identities`` (unique name, access policy, notes), ``samples`` (one per accepted photo or
+frame: a JPEG face crop with its box and landmarks, quality, sha256 of the source image),
+``embeddings`` (per sample and recognizer model: float32 vector blob), ``sessions`` and ``frames``
+(the per-frame measurements of every run), ``events`` (access events; they keep the name they were
+recorded with, so removing a person keeps their past events readable).
+
+Embeddings of different models are never mixed: :meth:`Store.gallery` loads one model's rows.
+A person enrolled under one recognizer gets embeddings for another one computed from the stored
+face crops (:meth:`Store.samples_missing` lists what to compute). Enrolling is one transaction, so a
+crash or kill in the middle leaves no half person. Forward migrations run on open (``meta``
+holds ``schema_version``).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +28,82 @@ import numpy as np
 from core.errors import StoreError
 from core.gallery import Gallery
 
-SCHEMA_VERSION = 1
-POLICIES = ("allowed", "denied")
+SCHEMA_VERSION = 2
+POLICIES = ("allowed", "denied", "schedule")
+
+
+#: statements that take a store from version N-1 to N (each step is one transaction)
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
+        """CREATE TABLE identities (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL,
+            notes TEXT NOT NULL DEFAULT '', policy TEXT NOT NULL DEFAULT 'allowed')""",
+        """CREATE TABLE embeddings (
+            id INTEGER PRIMARY KEY,
+            identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+            model TEXT NOT NULL, dim INTEGER NOT NULL, vector BLOB NOT NULL,
+            quality REAL, image_sha256 TEXT, created TEXT NOT NULL)""",
+        "CREATE INDEX embeddings_model ON embeddings(model)",
+        "CREATE INDEX embeddings_identity ON embeddings(identity_id, model)",
+    ],
+    2: [
+        "ALTER TABLE identities ADD COLUMN schedule TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE samples (
+            id INTEGER PRIMARY KEY,
+            identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+            image_sha256 TEXT, crop BLOB, crop_face TEXT, quality REAL, created TEXT NOT NULL)""",
+        "CREATE INDEX samples_identity ON samples(identity_id)",
+        "ALTER TABLE embeddings ADD COLUMN sample_id INTEGER REFERENCES samples(id) ON DELETE CASCADE",
+        """CREATE TABLE sessions (
+            id TEXT PRIMARY KEY, started TEXT NOT NULL, ended TEXT, source TEXT, mode TEXT,
+            detector TEXT, recognizer TEXT, frames INTEGER NOT NULL DEFAULT 0, events INTEGER NOT NULL DEFAULT 0)""",
+        """CREATE TABLE frames (
+            session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            frame INTEGER NOT NULL, row TEXT NOT NULL, PRIMARY KEY (session_id, frame))""",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY, session_id TEXT REFERENCES sessions(id) ON DELETE SET NULL,
+            timestamp TEXT NOT NULL, track INTEGER, identity TEXT,
+            identity_id INTEGER REFERENCES identities(id) ON DELETE SET NULL,
+            distance REAL, decision TEXT NOT NULL, thumbnail BLOB)""",
+        "CREATE INDEX events_session ON events(session_id)",
+    ],
+}
+
+
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_RULE = re.compile(r"^\s*([a-z]{3})(?:-([a-z]{3}))?\s+(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})\s*$")
+
+
+def _parse_schedule(schedule: str) -> list[tuple[set[int], int, int]]:
+    """"mon-fri 08:00-18:00; sat 09:00-12:00" -> [(weekdays, start minute, end minute), ...]."""
+    rules = []
+    for part in filter(None, (p.strip() for p in schedule.lower().split(";"))):
+        m = _RULE.match(part)
+        if not m or m.group(1) not in DAYS or (m.group(2) and m.group(2) not in DAYS):
+            raise StoreError(f"bad schedule rule {part!r}; write e.g. 'mon-fri 08:00-18:00; sat 09:00-12:00'")
+        d0 = DAYS.index(m.group(1))
+        d1 = DAYS.index(m.group(2)) if m.group(2) else d0
+        days = {d % 7 for d in range(d0, d1 + 1 if d1 >= d0 else d1 + 8)}
+        h0, m0, h1, m1 = (int(m.group(i)) for i in range(3, 7))
+        if h0 > 24 or h1 > 24 or m0 > 59 or m1 > 59:
+            raise StoreError(f"bad time in schedule rule {part!r}")
+        rules.append((days, h0 * 60 + m0, h1 * 60 + m1))
+    return rules
+
+
+def schedule_allows(schedule: str, when: _dt.datetime) -> bool:
+    minute = when.hour * 60 + when.minute
+    return any(when.weekday() in days and start <= minute < end for days, start, end in _parse_schedule(schedule))
+
+
+def check_policy(policy: str, schedule: str = "") -> None:
+    if policy not in POLICIES:
+        raise StoreError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+    if policy == "schedule":
+        if not schedule.strip():
+            raise StoreError("policy 'schedule' needs a schedule, e.g. 'mon-fri 08:00-18:00'")
+        _parse_schedule(schedule)
 
 
 def _now() -> str:
@@ -53,27 +136,12 @@ class Store:
         version = self._version()
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path}: schema {version} is newer than this FaceGate ({SCHEMA_VERSION})")
-        if version < 1:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.transaction():
-                self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+                for statement in MIGRATIONS[target]:
+                    self.db.execute(statement)
                 self.db.execute(
-                    """CREATE TABLE IF NOT EXISTS identities (
-                        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL,
-                        notes TEXT NOT NULL DEFAULT '', policy TEXT NOT NULL DEFAULT 'allowed')"""
-                )
-                self.db.execute(
-                    """CREATE TABLE IF NOT EXISTS embeddings (
-                        id INTEGER PRIMARY KEY,
-                        identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
-                        model TEXT NOT NULL, dim INTEGER NOT NULL, vector BLOB NOT NULL,
-                        quality REAL, image_sha256 TEXT, created TEXT NOT NULL)"""
-                )
-                self.db.execute("CREATE INDEX IF NOT EXISTS embeddings_model ON embeddings(model)")
-                self.db.execute(
-                    "CREATE INDEX IF NOT EXISTS embeddings_identity ON embeddings(identity_id, model)"
-                )
-                self.db.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", [str(target)]
                 )
 
     def transaction(self) -> Any:
@@ -96,14 +164,14 @@ class Store:
 
     def identities(self) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            """SELECT i.name, i.policy, i.created, i.notes,
-                      (SELECT COUNT(*) FROM embeddings e WHERE e.identity_id = i.id) AS samples,
+            """SELECT i.name, i.policy, i.created, i.notes, i.schedule,
+                      (SELECT COUNT(*) FROM samples s WHERE s.identity_id = i.id) AS samples,
                       (SELECT GROUP_CONCAT(DISTINCT e.model) FROM embeddings e WHERE e.identity_id = i.id)
                FROM identities i ORDER BY i.name"""
         ).fetchall()
         return [
-            {"name": r[0], "policy": r[1], "created": r[2], "notes": r[3], "samples": r[4],
-             "models": sorted((r[5] or "").split(",")) if r[5] else []}
+            {"name": r[0], "policy": r[1], "created": r[2], "notes": r[3], "schedule": r[4], "samples": r[5],
+             "models": sorted((r[6] or "").split(",")) if r[6] else []}
             for r in rows
         ]
 
@@ -126,35 +194,135 @@ class Store:
         embeddings: np.ndarray,
         image_sha256: Sequence[str | None] | None = None,
         quality: Sequence[float | None] | None = None,
-        policy: str = "allowed",
+        policy: str | None = None,
         notes: str = "",
+        crops: Sequence[bytes | None] | None = None,
+        crop_faces: Sequence[dict[str, Any] | None] | None = None,
+        schedule: str = "",
     ) -> int:
-        """Add ``name`` (or more samples to them) in ONE transaction; returns the samples stored."""
+        """Add ``name`` (or more samples to them) in ONE transaction; returns the samples stored.
+
+        ``crops`` are JPEG face crops and ``crop_faces`` their ``{"box", "landmarks"}`` in crop
+        pixels: kept so embeddings for another recognizer model can be computed later.
+        ``policy`` None keeps an existing person's policy ("allowed" for a new one).
+        """
         name = name.strip()
         if not name:
             raise StoreError("a person needs a non-empty name")
-        if policy not in POLICIES:
-            raise StoreError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        if policy is not None:
+            check_policy(policy, schedule)
         emb = np.atleast_2d(np.asarray(embeddings, np.float32))
         n = emb.shape[0]
         hashes = list(image_sha256) if image_sha256 is not None else [None] * n
         quals = list(quality) if quality is not None else [None] * n
+        crop_list = list(crops) if crops is not None else [None] * n
+        geo = list(crop_faces) if crop_faces is not None else [None] * n
         now = _now()
         with self.transaction():
             ident = self.identity_id(name)
             if ident is None:
                 cur = self.db.execute(
-                    "INSERT INTO identities(name, created, notes, policy) VALUES (?, ?, ?, ?)",
-                    [name, now, notes, policy],
+                    "INSERT INTO identities(name, created, notes, policy, schedule) VALUES (?, ?, ?, ?, ?)",
+                    [name, now, notes, policy or "allowed", schedule],
                 )
                 ident = int(cur.lastrowid)
-            for vec, sha, q in zip(emb, hashes, quals):
+            elif policy is not None:
+                self.db.execute("UPDATE identities SET policy = ?, schedule = ? WHERE id = ?", [policy, schedule, ident])
+            for vec, sha, q, crop, g in zip(emb, hashes, quals, crop_list, geo):
+                cur = self.db.execute(
+                    """INSERT INTO samples(identity_id, image_sha256, crop, crop_face, quality, created)
+                       VALUES (?, ?, ?, ?, ?, ?)""",
+                    [ident, sha, crop, json.dumps(g) if g is not None else None, q, now],
+                )
                 self.db.execute(
-                    """INSERT INTO embeddings(identity_id, model, dim, vector, quality, image_sha256, created)
-                       VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                    [ident, model, int(vec.size), vec.astype("<f4").tobytes(), q, sha, now],
+                    """INSERT INTO embeddings(identity_id, sample_id, model, dim, vector, quality, image_sha256, created)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [ident, cur.lastrowid, model, int(vec.size), vec.astype("<f4").tobytes(), q, sha, now],
                 )
         return n
+
+    # ------------------------------------------------------------------ other models' embeddings
+    def samples_missing(self, model: str) -> list[dict[str, Any]]:
+        """Stored face crops that have no embedding for ``model`` yet (to compute them)."""
+        rows = self.db.execute(
+            """SELECT s.id, i.name, s.crop, s.crop_face FROM samples s JOIN identities i ON i.id = s.identity_id
+               WHERE s.crop IS NOT NULL AND NOT EXISTS
+                 (SELECT 1 FROM embeddings e WHERE e.sample_id = s.id AND e.model = ?)
+               ORDER BY s.id""",
+            [model],
+        ).fetchall()
+        return [{"sample_id": r[0], "name": r[1], "crop": r[2], "face": json.loads(r[3]) if r[3] else None}
+                for r in rows]
+
+    def people_without(self, model: str) -> list[str]:
+        """People with no embedding for ``model`` and no stored crop to compute one (re-enroll them)."""
+        rows = self.db.execute(
+            """SELECT i.name FROM identities i WHERE
+                 NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.identity_id = i.id AND e.model = ?)
+                 AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.identity_id = i.id AND s.crop IS NOT NULL)
+               ORDER BY i.name""",
+            [model],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def add_sample_embeddings(self, model: str, items: Sequence[tuple[int, np.ndarray]]) -> int:
+        """Store ``(sample_id, embedding)`` pairs for ``model`` in one transaction."""
+        now = _now()
+        with self.transaction():
+            for sample_id, vec in items:
+                row = self.db.execute(
+                    "SELECT identity_id, quality, image_sha256 FROM samples WHERE id = ?", [sample_id]
+                ).fetchone()
+                if row is None:
+                    continue
+                v = np.asarray(vec, np.float32).ravel()
+                self.db.execute(
+                    """INSERT INTO embeddings(identity_id, sample_id, model, dim, vector, quality, image_sha256, created)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [row[0], sample_id, model, int(v.size), v.astype("<f4").tobytes(), row[1], row[2], now],
+                )
+        return len(items)
+
+    # ------------------------------------------------------------------ manage people
+    def rename(self, old: str, new: str) -> None:
+        new = new.strip()
+        if not new:
+            raise StoreError("a person needs a non-empty name")
+        if self.identity_id(old) is None:
+            raise StoreError(f"no enrolled person named {old!r}")
+        if self.identity_id(new) is not None:
+            raise StoreError(f"{new!r} is already enrolled; choose another name")
+        with self.transaction():
+            self.db.execute("UPDATE identities SET name = ? WHERE name = ?", [new, old])
+
+    def remove(self, name: str) -> None:
+        """Remove a person and their samples/embeddings; their past events stay readable."""
+        ident = self.identity_id(name)
+        if ident is None:
+            raise StoreError(f"no enrolled person named {name!r}")
+        with self.transaction():
+            self.db.execute("DELETE FROM identities WHERE id = ?", [ident])
+
+    def set_policy(self, name: str, policy: str, schedule: str = "") -> None:
+        check_policy(policy, schedule)
+        if self.identity_id(name) is None:
+            raise StoreError(f"no enrolled person named {name!r}")
+        with self.transaction():
+            self.db.execute("UPDATE identities SET policy = ?, schedule = ? WHERE name = ?", [policy, schedule, name])
+
+    def decision_for(self, name: str | None, when: _dt.datetime | None = None) -> str:
+        """"granted" / "denied" for an enrolled person at ``when`` (local time), "unknown" otherwise."""
+        if name is None:
+            return "unknown"
+        row = self.db.execute("SELECT policy, schedule FROM identities WHERE name = ?", [name]).fetchone()
+        if row is None:
+            return "unknown"
+        policy, schedule = row
+        if policy == "allowed":
+            return "granted"
+        if policy == "schedule":
+            return "granted" if schedule_allows(schedule, when or _dt.datetime.now()) else "denied"
+        return "denied"
 
     def embeddings(self, model: str) -> tuple[list[str], np.ndarray]:
         """(names per row, (N, D) float32) of every stored embedding of ``model``."""
@@ -179,6 +347,84 @@ class Store:
             for n, idx in order.items():
                 gal.add(n, mat[idx])
         return gal
+
+    # ------------------------------------------------------------------ sessions and events
+    def start_session(self, source: str = "", mode: str = "local", detector: str = "", recognizer: str = "") -> str:
+        import secrets
+
+        sid = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO sessions(id, started, source, mode, detector, recognizer) VALUES (?, ?, ?, ?, ?, ?)",
+                [sid, _now(), source, mode, detector, recognizer],
+            )
+        return sid
+
+    def add_frames(self, session_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Store per-frame rows (the session CSV's columns) in one transaction."""
+        if not rows:
+            return
+        with self.transaction():
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO frames(session_id, frame, row) VALUES (?, ?, ?)",
+                [(session_id, int(r["frame"]), json.dumps(r)) for r in rows],
+            )
+            self.db.execute(
+                "UPDATE sessions SET frames = (SELECT COUNT(*) FROM frames WHERE session_id = ?) WHERE id = ?",
+                [session_id, session_id],
+            )
+
+    def add_event(
+        self,
+        session_id: str | None,
+        timestamp: str,
+        track: int | None,
+        identity: str | None,
+        distance: float | None,
+        decision: str,
+        thumbnail: bytes | None = None,
+    ) -> int:
+        with self.transaction():
+            cur = self.db.execute(
+                """INSERT INTO events(session_id, timestamp, track, identity, identity_id, distance, decision, thumbnail)
+                   VALUES (?, ?, ?, ?, (SELECT id FROM identities WHERE name = ?), ?, ?, ?)""",
+                [session_id, timestamp, track, identity, identity, distance, decision, thumbnail],
+            )
+            if session_id is not None:
+                self.db.execute("UPDATE sessions SET events = events + 1 WHERE id = ?", [session_id])
+        return int(cur.lastrowid)
+
+    def end_session(self, session_id: str) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE sessions SET ended = ? WHERE id = ?", [_now(), session_id])
+
+    def sessions(self) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            "SELECT id, started, ended, source, mode, detector, recognizer, frames, events FROM sessions ORDER BY started"
+        )
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    def session_frames(self, session_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT row FROM frames WHERE session_id = ? ORDER BY frame", [session_id]
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def events(self, session_id: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT timestamp, session_id, track, identity, distance, decision FROM events"
+        args: list[Any] = []
+        if session_id is not None:
+            sql += " WHERE session_id = ?"
+            args.append(session_id)
+        cur = self.db.execute(sql + " ORDER BY id", args)
+        return [
+            {"timestamp": r[0], "session": r[1], "track": r[2], "identity": r[3], "distance": r[4], "decision": r[5]}
+            for r in cur.fetchall()
+        ]
+
+    def has_session(self, session_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sessions WHERE id = ?", [session_id]).fetchone() is not None
 
     def counts(self) -> dict[str, int]:
         return {

@@ -31,6 +31,14 @@ def enrolled_db(tmp_path_factory, celeb_train):
     return db
 
 
+def _copy_db(src, dst) -> None:
+    """A consistent copy of a WAL-mode SQLite file (the backup API includes the WAL's pages)."""
+    import sqlite3
+
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+
+
 def _largest(faces: list[dict]) -> dict:
     return max(faces, key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]))
 
@@ -60,7 +68,7 @@ def test_identify_val_photos_and_reject_the_stranger(enrolled_db, celeb_val, run
 
 def test_enroll_prints_each_image_and_warns_on_lookalike(enrolled_db, celeb_val, run_cli, tmp_path) -> None:
     db = tmp_path / "copy.db"
-    db.write_bytes(Path(enrolled_db).read_bytes())
+    _copy_db(enrolled_db, db)
     photo = celeb_val["ben_afflek"][0]
     code, out, _ = run_cli("--db", db, "enroll", "someone_new", photo)
     assert code == 0
@@ -75,7 +83,7 @@ def test_failed_enroll_changes_nothing(enrolled_db, tmp_path, run_cli) -> None:
     from db.store import Store
 
     db = tmp_path / "copy.db"
-    db.write_bytes(Path(enrolled_db).read_bytes())
+    _copy_db(enrolled_db, db)
     before = Store(db).counts()
     blank = tmp_path / "blank.png"
     import cv2

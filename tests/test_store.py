@@ -65,3 +65,84 @@ def test_not_a_database_is_a_clear_error(tmp_path) -> None:
     p.write_text("just some text, definitely not sqlite " * 100)
     with pytest.raises(StoreError, match="not a FaceGate database"):
         Store(p)
+
+
+def test_migration_from_schema_1_keeps_the_data(tmp_path) -> None:
+    from db.store import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for statement in MIGRATIONS[1]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    conn.execute("INSERT INTO identities(name, created, policy) VALUES ('ann', '2026-01-01', 'denied')")
+    vec = unit(1, 128)[0]
+    conn.execute(
+        "INSERT INTO embeddings(identity_id, model, dim, vector, created) VALUES (1, 'facenet128', 128, ?, 'x')",
+        [vec.astype("<f4").tobytes()],
+    )
+    conn.commit()
+    conn.close()
+    s = Store(path)
+    assert s._version() == SCHEMA_VERSION
+    assert s.identities()[0]["name"] == "ann" and s.policy("ann") == "denied"
+    names, mat = s.embeddings("facenet128")
+    assert names == ["ann"] and np.allclose(mat[0], vec)
+    # an old person has no stored crop: another model needs a re-enrollment, and the store says so
+    assert s.people_without("facenet512") == ["ann"]
+    assert s.gallery("facenet128", 1.0).match(vec[None])[0].identity == "ann"
+
+
+def test_rename_and_remove_keep_past_events(tmp_path) -> None:
+    s = Store(tmp_path / "s.db")
+    s.enroll("ann", "facenet128", unit(2, 128))
+    sid = s.start_session("demo", "local", "mtcnn:onnxruntime", "facenet128:onnxruntime")
+    s.add_event(sid, "2026-11-26T10:00:00Z", 1, "ann", 0.4, "granted")
+    s.rename("ann", "anna")
+    with pytest.raises(StoreError):
+        s.rename("nobody", "x")
+    s.enroll("bob", "facenet128", unit(1, 128, seed=5))
+    with pytest.raises(StoreError, match="already enrolled"):
+        s.rename("anna", "bob")
+    s.remove("anna")
+    assert [i["name"] for i in s.identities()] == ["bob"]
+    assert s.embeddings("facenet128")[0] == ["bob"]
+    ev = s.events(sid)
+    assert len(ev) == 1 and ev[0]["identity"] == "ann" and ev[0]["decision"] == "granted"
+    assert s.sessions()[0]["events"] == 1
+
+
+def test_schedule_policy(tmp_path) -> None:
+    import datetime as dt
+
+    s = Store(tmp_path / "s.db")
+    s.enroll("ann", "facenet128", unit(1, 128), policy="schedule", schedule="mon-fri 08:00-18:00")
+    monday_noon = dt.datetime(2026, 11, 23, 12, 0)
+    sunday_noon = dt.datetime(2026, 11, 29, 12, 0)
+    monday_night = dt.datetime(2026, 11, 23, 22, 0)
+    assert s.decision_for("ann", monday_noon) == "granted"
+    assert s.decision_for("ann", sunday_noon) == "denied"
+    assert s.decision_for("ann", monday_night) == "denied"
+    assert s.decision_for(None) == "unknown" and s.decision_for("stranger") == "unknown"
+    with pytest.raises(StoreError, match="bad schedule"):
+        s.set_policy("ann", "schedule", "weekdays all day")
+
+
+def test_samples_get_embeddings_for_another_model(tmp_path) -> None:
+    s = Store(tmp_path / "s.db")
+    s.enroll("ann", "facenet128", unit(2, 128), crops=[b"jpeg1", b"jpeg2"],
+             crop_faces=[{"box": [1, 2, 3, 4], "landmarks": None}] * 2)
+    todo = s.samples_missing("facenet512")
+    assert [t["name"] for t in todo] == ["ann", "ann"] and todo[0]["crop"] == b"jpeg1"
+    s.add_sample_embeddings("facenet512", [(t["sample_id"], unit(1, 512)[0]) for t in todo])
+    assert s.samples_missing("facenet512") == [] and s.people_without("facenet512") == []
+    assert s.gallery("facenet512", 1.0).identities == ["ann"]
+
+
+def test_sessions_keep_frames_for_later_export(tmp_path) -> None:
+    s = Store(tmp_path / "s.db")
+    sid = s.start_session("video.avi", "local", "d", "r")
+    s.add_frames(sid, [{"frame": i, "faces": i % 2} for i in range(5)])
+    s.end_session(sid)
+    assert s.sessions()[0]["frames"] == 5 and s.sessions()[0]["ended"]
+    assert [r["frame"] for r in s.session_frames(sid)] == list(range(5))

@@ -133,7 +133,7 @@ def _check_parity(tflite_path: Path, onnx_path: Path, side: int, tol: float = 2e
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     _ins, outs = _onnx_io(onnx_path)
     got = sess.run(outs, {sess.get_inputs()[0].name: x})
-    diff = max(float(np.abs(a - b).max()) for a, b in zip(ref, got))
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(ref, got, strict=True))
     if not diff <= tol:
         raise ModelProvisionError(f"{onnx_path.name}: ONNX differs from TFLite by {diff:.3g} (> {tol})")
     return diff
@@ -144,13 +144,13 @@ def _build_onnx(variant: str, out: Path) -> None:
     src = _source(variant).path
     # tf2onnx imports tensorflow: run it in a child process so the app never holds TF in memory
     tmp = out.with_name(out.name + ".onnx")
-    cmd = [sys.executable, "-m", "tf2onnx.convert", "--tflite", str(src), "--output", str(tmp), "--opset", "13"]
+    cmd = [sys.executable, "-m", "tf2onnx.convert", "--tflite", str(src), "--output", str(tmp)]
+    cmd += ["--opset", "13"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 or not tmp.exists():
         lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-        raise ModelProvisionError(
-            f"{artifact_key(variant, 'onnx')}: tf2onnx failed ({lines[-1].strip() if lines else proc.returncode})"
-        )
+        why = lines[-1].strip() if lines else f"exit {proc.returncode}"
+        raise ModelProvisionError(f"{artifact_key(variant, 'onnx')}: tf2onnx failed ({why})")
     tmp.replace(out)
     inputs, outputs = _onnx_io(out)
     try:

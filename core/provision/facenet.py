@@ -94,10 +94,23 @@ def keras128() -> Any:
                 return inputs[0] + inputs[1]
             return inputs[0] + inputs[1] * self.scale
 
-    drop = {"kernel_initializer", "bias_initializer", "beta_initializer", "gamma_initializer",
-            "moving_mean_initializer", "moving_variance_initializer", "kernel_regularizer",
-            "bias_regularizer", "beta_regularizer", "gamma_regularizer", "activity_regularizer",
-            "kernel_constraint", "bias_constraint", "beta_constraint", "gamma_constraint"}
+    drop = {
+        "kernel_initializer",
+        "bias_initializer",
+        "beta_initializer",
+        "gamma_initializer",
+        "moving_mean_initializer",
+        "moving_variance_initializer",
+        "kernel_regularizer",
+        "bias_regularizer",
+        "beta_regularizer",
+        "gamma_regularizer",
+        "activity_regularizer",
+        "kernel_constraint",
+        "bias_constraint",
+        "beta_constraint",
+        "gamma_constraint",
+    }
     with h5py.File(H5.path, "r") as f:
         cfg = json.loads(f.attrs["model_config"])["config"]
         tensors: dict[str, Any] = {}
@@ -177,8 +190,9 @@ def graph512() -> Any:
     # static output shapes with the original batch of 1, to rewrite Reshapes that pin the batch
     with tf.Graph().as_default() as g:
         tf.compat.v1.import_graph_def(gd, name="")
-        static = {n.name: g.get_tensor_by_name(n.name + ":0").shape.as_list() for n in gd.node
-                  if n.op == "Reshape"}
+        static = {
+            n.name: g.get_tensor_by_name(n.name + ":0").shape.as_list() for n in gd.node if n.op == "Reshape"
+        }
     ph[0].attr["shape"].shape.dim[0].size = -1
     for n in gd.node:  # [1, -1] (flatten) and [1, 512] (BN reshape back) -> [-1, ...]
         const = nodes[n.input[1].split(":")[0]] if n.op == "Reshape" else None
@@ -201,7 +215,7 @@ def graph512() -> Any:
             n.name = INPUT
         for i, inp in enumerate(n.input):
             if inp.split(":")[0] == ph[0].name:
-                n.input[i] = INPUT + inp[len(ph[0].name):]
+                n.input[i] = INPUT + inp[len(ph[0].name) :]
         out.node.append(n)
     ident = out.node.add()
     ident.name, ident.op = OUTPUT + "_raw", "Identity"
@@ -220,9 +234,9 @@ def graph512() -> Any:
     pruned.library.CopyFrom(gd.library)
     for n in out.node:
         if n.name in needed:
-            pruned.node.append(n)
             if n.name == ident.name:
                 n.name = OUTPUT
+            pruned.node.append(n)
     return pruned
 
 
@@ -251,6 +265,32 @@ def _concrete(model: str) -> Any:
     return serve
 
 
+def _check(model: str, outputs: Any, floor: float, what: str) -> None:
+    """Compare a converted file's raw embeddings of a fixed batch with the frozen graph's (cosine)."""
+    import numpy as np
+    import tensorflow as tf
+
+    x = _probe()
+    with tf.Graph().as_default() as g:
+        tf.compat.v1.import_graph_def(frozen(model), name="")
+        with tf.compat.v1.Session(graph=g) as sess:
+            ref = sess.run(f"{OUTPUT}:0", {f"{INPUT}:0": x})
+    got = np.asarray(outputs(x), np.float32).reshape(ref.shape)
+    cos = np.sum(ref * got, axis=1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1) + 1e-12)
+    if not np.all(cos >= floor):
+        raise RuntimeError(f"{what} disagrees with the source graph (cosine {cos.min():.4f} < {floor})")
+
+
+def _probe() -> Any:
+    """Two deterministic face-like inputs: smooth random images, normalised like the glue does."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    low = rng.uniform(0, 255, (2, 10, 10, 3)).astype(np.float32)
+    x = np.repeat(np.repeat(low, 16, axis=1), 16, axis=2)
+    return (x - 127.5) / 128.0
+
+
 def _build_savedmodel(model: str, out: Path) -> None:
     import tensorflow as tf
 
@@ -264,14 +304,23 @@ def _build_savedmodel(model: str, out: Path) -> None:
 
 
 def _build_onnx(model: str, out: Path) -> None:
+    import logging
+
     import onnx
+    import tensorflow as tf
     import tf2onnx
 
     from core.runtimes import write_meta
 
-    proto, _ = tf2onnx.convert.from_graph_def(
-        frozen(model), input_names=[f"{INPUT}:0"], output_names=[f"{OUTPUT}:0"], opset=13
-    )
+    tf_log = tf.get_logger()
+    level = tf_log.level
+    tf_log.setLevel(logging.ERROR)  # tf2onnx's own deprecation warnings
+    try:
+        proto, _ = tf2onnx.convert.from_graph_def(
+            frozen(model), input_names=[f"{INPUT}:0"], output_names=[f"{OUTPUT}:0"], opset=13
+        )
+    finally:
+        tf_log.setLevel(level)
     # plain names (no ":0") and a symbolic batch dimension
     renames = {f"{INPUT}:0": INPUT, f"{OUTPUT}:0": OUTPUT}
     for n in proto.graph.node:
@@ -283,6 +332,12 @@ def _build_onnx(model: str, out: Path) -> None:
     onnx.checker.check_model(proto)
     out.write_bytes(proto.SerializeToString())
     write_meta(out, inputs=[INPUT], outputs=[OUTPUT], input_shapes={INPUT: TRT_SHAPES})
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    _check(model, lambda x: sess.run([OUTPUT], {INPUT: x})[0], 0.9999, out.name)
 
 
 def _build_tflite(model: str, out: Path, quant: str | None) -> None:
@@ -297,16 +352,27 @@ def _build_tflite(model: str, out: Path, quant: str | None) -> None:
     if quant == "fp16":
         conv.target_spec.supported_types = [tf.float16]
     out.write_bytes(conv.convert())
-    # real tensor names of the converted file
-    from core.runtimes.tflite import _interpreter_class
+    # real tensor names of the converted file, and a check that it computes the same embedding
+    try:
+        from core.runtimes.tflite import _interpreter_class
 
-    cls, _ = _interpreter_class()
+        cls, _ = _interpreter_class()
+    except ImportError:
+        cls = tf.lite.Interpreter
     it = cls(model_path=str(out))
-    ins = [d["name"] for d in it.get_input_details()]
-    outs = [d["name"] for d in it.get_output_details()]
+    ins, outs = it.get_input_details(), it.get_output_details()
     if len(ins) != 1 or len(outs) != 1:
         raise RuntimeError(f"unexpected TFLite signature: inputs {ins}, outputs {outs}")
-    write_meta(out, inputs=ins, outputs=outs)
+    write_meta(out, inputs=[ins[0]["name"]], outputs=[outs[0]["name"]])
+
+    def run(x: Any) -> Any:
+        it.resize_tensor_input(ins[0]["index"], list(x.shape), strict=False)
+        it.allocate_tensors()
+        it.set_tensor(ins[0]["index"], x)
+        it.invoke()
+        return it.get_tensor(outs[0]["index"])
+
+    _check(model, run, 0.98 if quant == "int8" else 0.999, out.name)
 
 
 def build_facenet128_savedmodel(out: Path) -> None:

@@ -1,0 +1,197 @@
+"""The live processing loop's state, Qt-free: pipeline + tracker + recording.
+
+The headless run (``main.py run``) and the GUI's inference worker both drive an :class:`Engine`
+one frame at a time. Per frame: detect -> track -> align + embed + match only the faces the
+tracker asks for (new tracks, re-verification, weak matches) -> vote -> access events; then one row
+of the session CSV (the study's measurements) and the events, to CSV files and to the store.
+Backends can be swapped between two frames with :meth:`Engine.swap`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, frame_row, iso_utc
+from core.tracking import AccessEvent, Tracker
+from core.types import FrameResult
+
+log = logging.getLogger(__name__)
+
+STORE_BATCH = 30  # frame rows written to the store per transaction
+
+
+@dataclass
+class EngineStats:
+    frames: int = 0
+    faces: int = 0
+    recognized: int = 0
+    events: list[AccessEvent] = field(default_factory=list)
+    seen: dict[str, int] = field(default_factory=dict)  # identity -> frames it was seen in
+
+
+class Engine:
+    def __init__(
+        self,
+        pipeline: Any,
+        store: Any = None,
+        source_name: str = "",
+        mode: str = "local",
+        track: bool = True,
+        tracker: Tracker | None = None,
+        frames_csv: str | Path | None = None,
+        events_csv: str | Path | None = None,
+        sampler: Any = None,
+        record: bool = True,
+    ) -> None:
+        self.pipeline = pipeline
+        self.store = store
+        self.source_name = source_name
+        self.mode = mode
+        self.sampler = sampler
+        self.tracker = tracker if tracker is not None else (Tracker(policy_of=self._policy_of) if track else None)
+        self.fps = FPSMonitor()
+        self.stats = EngineStats()
+        self.session_id = ""
+        if store is not None and record:
+            self.session_id = store.start_session(
+                source_name, mode, getattr(pipeline.detector, "key", ""), getattr(pipeline.recognizer, "key", "")
+            )
+        self.session_label = self.session_id or time.strftime("%Y%m%d-%H%M%S")
+        self._frame_sink = CSVSink(frames_csv, FRAME_COLUMNS).open() if frames_csv else None
+        self._event_sink = CSVSink(events_csv, EVENT_COLUMNS).open() if events_csv else None
+        self._pending_rows: list[dict[str, Any]] = []
+        self._decisions: dict[str, str] = {}
+        self._closed = False
+
+    # ------------------------------------------------------------------ policy
+    def _policy_of(self, name: str) -> str | None:
+        if self.store is None:
+            return "allowed"
+        return "allowed" if self.store.decision_for(name) == "granted" else "denied"
+
+    def _decision(self, name: str | None) -> str:
+        if name is None:
+            return "unknown"
+        if name not in self._decisions:
+            self._decisions[name] = "granted" if self._policy_of(name) == "allowed" else "denied"
+        return self._decisions[name]
+
+    # ------------------------------------------------------------------ per frame
+    def swap(self, pipeline: Any) -> None:
+        """Use another (already built and warmed) pipeline from the next frame on.
+
+        Tracks keep their identities across a runtime switch (same embeddings); a switch to another
+        recognizer model re-verifies every track, since its distances are on another scale.
+        """
+        old_model = getattr(self.pipeline.recognizer, "model", None)
+        self.pipeline = pipeline
+        if self.tracker is not None and getattr(pipeline.recognizer, "model", None) != old_model:
+            for t in self.tracker.tracks:
+                t.last_observed_frame = -10**9
+
+    def process(
+        self,
+        image: np.ndarray,
+        index: int | None = None,
+        timestamp: float | None = None,
+        capture_ms: float | None = None,
+        dropped: int = 0,
+    ) -> FrameResult:
+        pipe = self.pipeline
+        index = self.stats.frames if index is None else int(index)
+        ts = time.time() if timestamp is None else float(timestamp)
+        t0 = time.perf_counter()
+        faces = pipe.detect(image)
+        t1 = time.perf_counter()
+        if self.tracker is not None:
+            self.tracker.update(faces, index, ts)
+            todo = [f for f in faces if f.data.get("needs_recognition")]
+        else:
+            todo = faces
+        pipe.embed(image, todo)
+        t2 = time.perf_counter()
+        pipe.match(todo)
+        if self.tracker is not None:
+            for f in todo:
+                f.data["frame_index"] = index
+                self.tracker.observe(f, f.identity, f.distance, pipe.threshold)
+        for f in faces:
+            if f.decision is None:
+                f.decision = self._decision(f.identity) if (self.tracker is None or f.identity) else None
+        t3 = time.perf_counter()
+        timings = {"detect_ms": (t1 - t0) * 1e3, "embed_ms": (t2 - t1) * 1e3, "match_ms": (t3 - t2) * 1e3,
+                   "total_ms": (t3 - t0) * 1e3}
+        if capture_ms is not None:
+            timings["capture_ms"] = capture_ms
+        h, w = image.shape[:2]
+        result = FrameResult(
+            faces=faces, width=w, height=h, frame_index=index, timestamp=ts, timings_ms=timings,
+            detector=getattr(pipe.detector, "key", ""), recognizer=getattr(pipe.recognizer, "key", ""),
+            mode=self.mode,
+        )
+        result.data["recognized"] = len(todo)
+        self.fps.tick()
+        self._account(result)
+        events = self.tracker.pop_events() if self.tracker is not None else []
+        result.data["events"] = events
+        self._record(result, dropped, events)
+        return result
+
+    def _account(self, result: FrameResult) -> None:
+        s = self.stats
+        s.frames += 1
+        s.faces += len(result.faces)
+        s.recognized += int(result.data.get("recognized", 0))
+        for name in {f.identity for f in result.faces if f.identity}:
+            s.seen[name] = s.seen.get(name, 0) + 1
+
+    def _record(self, result: FrameResult, dropped: int, events: list[AccessEvent]) -> None:
+        telemetry = self.sampler.latest() if self.sampler is not None else None
+        row = frame_row(self.session_label, result, self.source_name, self.fps.fps(), dropped, telemetry)
+        if self._frame_sink is not None:
+            self._frame_sink.write(row)
+        if self.session_id:
+            self._pending_rows.append(row)
+            if len(self._pending_rows) >= STORE_BATCH:
+                self.flush()
+        for ev in events:
+            self.stats.events.append(ev)
+            self._write_event(ev)
+
+    def _write_event(self, ev: AccessEvent) -> None:
+        row = {"timestamp": iso_utc(ev.timestamp), "session": self.session_label, "track": ev.track_id,
+               "identity": ev.identity or "", "distance": "" if ev.distance is None else round(float(ev.distance), 4),
+               "decision": ev.decision}
+        if self._event_sink is not None:
+            self._event_sink.write(row)
+        if self.session_id and self.store is not None:
+            self.store.add_event(self.session_id, row["timestamp"], ev.track_id, ev.identity, ev.distance, ev.decision)
+
+    def flush(self) -> None:
+        if self._pending_rows and self.store is not None and self.session_id:
+            self.store.add_frames(self.session_id, self._pending_rows)
+        self._pending_rows = []
+
+    def close(self) -> EngineStats:
+        """End open tracks (their 'unknown' events), flush everything, end the session. Idempotent."""
+        if self._closed:
+            return self.stats
+        self._closed = True
+        if self.tracker is not None:
+            self.tracker.end_all()
+            for ev in self.tracker.pop_events():
+                self.stats.events.append(ev)
+                self._write_event(ev)
+        self.flush()
+        if self.session_id and self.store is not None:
+            self.store.end_session(self.session_id)
+        for sink in (self._frame_sink, self._event_sink):
+            if sink is not None:
+                sink.close()
+        return self.stats

@@ -1,0 +1,294 @@
+"""Session recording: one CSV row per frame, one per access event, and a sliding-window FPS meter.
+
+Rows hold an empty cell where something was not measured (no GPU, no network stage in local mode),
+never a made-up 0, so a spreadsheet's averages stay honest. Sinks flush every row: a run that is
+killed still leaves complete rows behind (at most the row being written is lost).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from core.types import Face, FrameResult
+
+if TYPE_CHECKING:
+    from core.telemetry import TelemetrySnapshot
+
+FRAME_COLUMNS = [
+    "session",
+    "frame",
+    "timestamp",
+    "source",
+    "width",
+    "height",
+    "mode",
+    "detector",
+    "recognizer",
+    "capture_ms",
+    "detect_ms",
+    "embed_ms",
+    "match_ms",
+    "network_ms",
+    "total_ms",
+    "fps",
+    "faces",
+    "known",
+    "unknown",
+    "dropped_frames",
+    "bytes_up",
+    "bytes_down",
+    "rss_mb",
+    "gpu_mem_mb",
+    "power_w",
+]
+EVENT_COLUMNS = ["timestamp", "session", "track", "identity", "distance", "decision"]
+
+TIMING_COLUMNS = ("capture_ms", "detect_ms", "embed_ms", "match_ms", "network_ms", "total_ms")
+TELEMETRY_COLUMNS = ("rss_mb", "gpu_mem_mb", "power_w")
+
+
+def iso_utc(ts: float | None) -> str:
+    """``time.time()`` seconds -> ISO-8601 UTC with milliseconds (``2025-01-31T12:00:00.123+00:00``).
+
+    ``None`` or a non-positive stamp (the FrameResult default 0.0 = never set) gives ``""``.
+    """
+    if ts is None or not math.isfinite(ts) or ts <= 0:
+        return ""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _cell(value: Any, digits: int | None = None) -> Any:
+    """A measured value as written to CSV; ``""`` for not measured (None, NaN)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return ""
+        return round(value, digits) if digits is not None else value
+    return value
+
+
+def _telemetry_dict(telemetry: Any) -> Mapping[str, Any]:
+    if telemetry is None:
+        return {}
+    if isinstance(telemetry, Mapping):
+        return telemetry
+    if dataclasses.is_dataclass(telemetry) and not isinstance(telemetry, type):
+        return dataclasses.asdict(telemetry)  # e.g. core.telemetry.TelemetrySnapshot
+    raise TypeError(f"telemetry must be a mapping or a dataclass, not {type(telemetry).__name__}")
+
+
+def frame_row(
+    session_id: str,
+    result: FrameResult,
+    source: str,
+    fps: float | None,
+    dropped: int,
+    telemetry: Mapping[str, Any] | TelemetrySnapshot | None,
+) -> dict[str, Any]:
+    """One :data:`FRAME_COLUMNS` row for a processed frame.
+
+    Args:
+        session_id: the recording session this frame belongs to.
+        result: the frame's result; stage times come from ``result.timings_ms`` (``capture_ms``,
+            ``detect_ms``, ``embed_ms``, ``match_ms``, ``network_ms``, ``total_ms``), transferred bytes
+            from ``result.data["bytes_up"/"bytes_down"]``.
+        source: what the frames come from (camera index, file, URL).
+        fps: the measured frame rate now, ``None`` before there is one.
+        dropped: frames the capture dropped so far (it never waits for inference).
+        telemetry: the newest telemetry snapshot (a dict or :class:`core.telemetry.TelemetrySnapshot`)
+            with ``rss_mb``, ``gpu_mem_mb``, ``power_w``; ``None`` when there is none.
+
+    Returns:
+        A dict keyed exactly by :data:`FRAME_COLUMNS`; ``""`` wherever a value was not measured.
+    """
+    timings = result.timings_ms or {}
+    tele = _telemetry_dict(telemetry)
+    row: dict[str, Any] = {
+        "session": session_id,
+        "frame": result.frame_index,
+        "timestamp": iso_utc(result.timestamp),
+        "source": source,
+        "width": result.width,
+        "height": result.height,
+        "mode": result.mode,
+        "detector": result.detector,
+        "recognizer": result.recognizer,
+    }
+    for col in TIMING_COLUMNS:
+        row[col] = _cell(timings.get(col), 3)
+    row["fps"] = _cell(fps, 2)
+    row["faces"] = len(result.faces)
+    row["known"] = result.known
+    row["unknown"] = result.unknown
+    row["dropped_frames"] = _cell(dropped)
+    row["bytes_up"] = _cell(result.data.get("bytes_up"))
+    row["bytes_down"] = _cell(result.data.get("bytes_down"))
+    row["rss_mb"] = _cell(tele.get("rss_mb"), 1)
+    row["gpu_mem_mb"] = _cell(tele.get("gpu_mem_mb"), 1)
+    row["power_w"] = _cell(tele.get("power_w"), 2)
+    return row
+
+
+def event_row(session_id: str, face: Face, timestamp: float | None = None) -> dict[str, Any]:
+    """One :data:`EVENT_COLUMNS` row for an access decision about ``face``.
+
+    ``timestamp`` is ``time.time()`` seconds (now when ``None``); ``identity`` is ``""`` for an
+    unknown face, ``distance`` ``""`` when it was not matched.
+    """
+    return {
+        "timestamp": iso_utc(time.time() if timestamp is None else timestamp),
+        "session": session_id,
+        "track": _cell(face.track_id),
+        "identity": _cell(face.identity),
+        "distance": _cell(None if face.distance is None else float(face.distance), 4),
+        "decision": _cell(face.decision),
+    }
+
+
+class CSVSink:
+    """Writes rows of fixed columns to a CSV file: header once, every row flushed.
+
+    Use as a context manager (or :meth:`open` / :meth:`close`); parent folders are created. With
+    ``append=True`` an existing file with the same header is continued instead of replaced. Safe
+    to call :meth:`write` from several threads. Each row is one short format + one ``write``
+    syscall, during which CPython releases the GIL, so recording never stalls the other threads.
+
+    >>> with CSVSink("runs/s1/frames.csv") as sink:
+    ...     sink.write(frame_row("s1", result, "0", fps, dropped, sampler.latest()))
+    """
+
+    def __init__(
+        self, path: str | Path, columns: Sequence[str] = FRAME_COLUMNS, append: bool = False
+    ) -> None:
+        self.path = Path(path)
+        self.columns = list(columns)
+        self.append = append
+        self.rows_written = 0
+        self._file: TextIO | None = None
+        self._writer: csv.DictWriter | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> CSVSink:
+        if self._file is not None:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        continuing = self.append and self.path.exists() and self.path.stat().st_size > 0
+        if continuing:
+            with self.path.open(newline="", encoding="utf-8") as f:
+                header = next(csv.reader(f), [])
+            if header != self.columns:
+                raise ValueError(
+                    f"{self.path}: cannot append, its columns {header} differ from {self.columns}"
+                )
+        self._file = self.path.open("a" if continuing else "w", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, restval="", extrasaction="raise")
+        if not continuing:
+            self._writer.writeheader()
+            self._file.flush()
+        return self
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        """Write one row (missing columns are left empty; an unknown column raises ValueError)."""
+        with self._lock:
+            if self._writer is None or self._file is None:
+                raise RuntimeError(f"{self.path}: sink is not open (use `with CSVSink(...)` or .open())")
+            self._writer.writerow(row)
+            self._file.flush()
+            self.rows_written += 1
+
+    def write_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self.write(row)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+            self._file, self._writer = None, None
+
+    @property
+    def closed(self) -> bool:
+        return self._file is None
+
+    def __enter__(self) -> CSVSink:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventSink(CSVSink):
+    """A :class:`CSVSink` for access events (:data:`EVENT_COLUMNS`)."""
+
+    def __init__(self, path: str | Path, append: bool = False) -> None:
+        super().__init__(path, EVENT_COLUMNS, append=append)
+
+    def __enter__(self) -> EventSink:
+        self.open()
+        return self
+
+    def write_face(self, session_id: str, face: Face, timestamp: float | None = None) -> None:
+        self.write(event_row(session_id, face, timestamp))
+
+
+class FPSMonitor:
+    """Frames per second over a sliding time window of ``time.monotonic()`` stamps.
+
+    ``fps`` = (stamps in window - 1) / (newest - oldest); ``None`` until two stamps fall in the
+    window, so a stalled stream reads ``None`` once its stamps age out instead of a stale rate.
+
+    Args:
+        window_s: how far back stamps count, in seconds.
+        max_samples: bound on stored stamps (a very fast source keeps only the newest).
+    """
+
+    def __init__(self, window_s: float = 2.0, max_samples: int = 1000) -> None:
+        if window_s <= 0:
+            raise ValueError(f"window_s must be positive, not {window_s}")
+        self.window_s = float(window_s)
+        self._stamps: deque[float] = deque(maxlen=max(2, max_samples))
+        self._lock = threading.Lock()
+
+    def tick(self, t: float | None = None) -> None:
+        """Record a frame at ``t`` (``time.monotonic()`` when None)."""
+        with self._lock:
+            self._stamps.append(time.monotonic() if t is None else t)
+
+    def fps(self, now: float | None = None) -> float | None:
+        """The rate over the window ending at ``now`` (``time.monotonic()`` when None)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            while self._stamps and self._stamps[0] < now - self.window_s:
+                self._stamps.popleft()
+            if len(self._stamps) < 2:
+                return None
+            span = self._stamps[-1] - self._stamps[0]
+            return (len(self._stamps) - 1) / span if span > 0 else None
+
+    def reset(self) -> None:
+        with self._lock:
+            self._stamps.clear()
+
+    def __len__(self) -> int:
+        return len(self._stamps)
+
+
+def export_session(store: Any, session_id: str, frames_csv: str | Path, events_csv: str | Path) -> tuple[int, int]:
+    """Write a stored session's frame rows and events to CSV; returns (frames, events) written."""
+    frames = store.session_frames(session_id)
+    events = store.events(session_id)
+    with CSVSink(frames_csv, FRAME_COLUMNS) as sink:
+        sink.write_many(frames)
+    with CSVSink(events_csv, EVENT_COLUMNS) as sink:
+        sink.write_many(events)
+    return len(frames), len(events)

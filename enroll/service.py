@@ -1,0 +1,167 @@
+"""Enrollment (Qt-free): collect quality-checked samples of one person, then save them in one go.
+
+Used by ``main.py enroll`` (photos) and the GUI wizard (live frames). Each accepted sample keeps a
+JPEG face crop with its box and landmarks, so embeddings for another recognizer model can be
+computed later without the person (:func:`compute_missing_embeddings`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.types import Face
+from enroll.quality import MIN_FACE_PX, SampleCheck, check_sample
+
+CROP_SCALE = 1.6  # crop side = 1.6 x the face box: room for any recognizer's margin/alignment
+CROP_MAX_PX = 256
+MIN_SAMPLE_DISTANCE = 0.12  # live frames closer than this to a taken sample add nothing new
+
+
+@dataclass
+class Sample:
+    source: str
+    embedding: np.ndarray
+    quality: float
+    image_sha256: str | None
+    crop_jpeg: bytes
+    crop_face: dict[str, Any]
+    yaw: float | None = None
+
+
+@dataclass
+class Enrollment:
+    """Samples of one person, checked one by one; :meth:`save` stores them in one transaction."""
+
+    name: str
+    detector: Any
+    recognizer: Any
+    store: Any
+    min_samples: int = 1
+    min_face_px: int = MIN_FACE_PX
+    require_pose_spread: float = 0.0  # e.g. 0.25: live enrollment wants the head turned a little
+    samples: list[Sample] = field(default_factory=list)
+
+    def add_image(self, image_bgr: np.ndarray, source: str = "", image_sha256: str | None = None,
+                  live: bool = False) -> SampleCheck:
+        """Check one photo/frame; accepted samples are kept (not stored until :meth:`save`)."""
+        sha = image_sha256 or hashlib.sha256(np.ascontiguousarray(image_bgr).tobytes()).hexdigest()
+        if sha in {s.image_sha256 for s in self.samples} or sha in self.store.sample_hashes(
+            self.name, self.recognizer.model
+        ):
+            return SampleCheck(False, f"this photo is already enrolled for {self.name}")
+        faces = self.detector.detect(image_bgr)
+        check = check_sample(image_bgr, faces, min_face_px=self.min_face_px)
+        if not check.ok or check.face is None:
+            return check
+        face = check.face
+        emb = self.recognizer.embed(image_bgr, [face])[0]
+        if live and self.samples:
+            nearest = min(float(np.linalg.norm(emb - s.embedding)) for s in self.samples)
+            if nearest < MIN_SAMPLE_DISTANCE:
+                return SampleCheck(False, "too similar to a sample already taken; turn your head a little", face=face)
+        crop, crop_face = face_crop(image_bgr, face)
+        self.samples.append(Sample(source, emb, check.quality, sha, crop, crop_face, yaw_proxy(face)))
+        return check
+
+    @property
+    def pose_spread(self) -> float:
+        yaws = [s.yaw for s in self.samples if s.yaw is not None]
+        return float(max(yaws) - min(yaws)) if len(yaws) >= 2 else 0.0
+
+    @property
+    def ready(self) -> bool:
+        return len(self.samples) >= self.min_samples and self.pose_spread >= self.require_pose_spread
+
+    def guidance(self) -> str:
+        """What the person should do next (live enrollment)."""
+        if len(self.samples) >= self.min_samples and self.pose_spread < self.require_pose_spread:
+            yaws = [s.yaw for s in self.samples if s.yaw is not None]
+            return "turn your head slightly left" if yaws and np.mean(yaws) > 0 else "turn your head slightly right"
+        if self.ready:
+            return "done"
+        return f"look at the camera ({len(self.samples)}/{self.min_samples} samples)"
+
+    def lookalike(self, threshold: float | None = None) -> tuple[str, float] | None:
+        """An already enrolled *other* person this one matches (a warning, not an error)."""
+        if not self.samples:
+            return None
+        thr = self.recognizer.default_threshold if threshold is None else threshold
+        gallery = self.store.gallery(self.recognizer.model, thr)
+        if not len(gallery):
+            return None
+        mean = np.mean(np.stack([s.embedding for s in self.samples]), axis=0)
+        mean /= max(float(np.linalg.norm(mean)), 1e-12)
+        for m in gallery.match(mean[None]):
+            if m.identity is not None and m.identity != self.name:
+                return m.identity, m.distance
+        return None
+
+    def save(self, policy: str | None = None, schedule: str = "", notes: str = "") -> int:
+        if not self.samples:
+            return 0
+        return self.store.enroll(
+            self.name,
+            self.recognizer.model,
+            np.stack([s.embedding for s in self.samples]),
+            image_sha256=[s.image_sha256 for s in self.samples],
+            quality=[s.quality for s in self.samples],
+            policy=policy,
+            schedule=schedule,
+            notes=notes,
+            crops=[s.crop_jpeg for s in self.samples],
+            crop_faces=[s.crop_face for s in self.samples],
+        )
+
+
+def yaw_proxy(face: Face) -> float | None:
+    """Nose offset from the eye midpoint in eye distances: ~0 frontal, +/-0.3 a clear head turn."""
+    if face.landmarks is None:
+        return None
+    lm = np.asarray(face.landmarks, np.float32)
+    eye_mid = (lm[0] + lm[1]) / 2
+    eye_dist = float(np.linalg.norm(lm[1] - lm[0]))
+    return float((lm[2, 0] - eye_mid[0]) / max(eye_dist, 1e-6))
+
+
+def face_crop(image_bgr: np.ndarray, face: Face) -> tuple[bytes, dict[str, Any]]:
+    """A JPEG square crop around the face and the face's box/landmarks in crop pixels."""
+    import cv2
+
+    h, w = image_bgr.shape[:2]
+    cx, cy = (face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2
+    side = max(face.width, face.height) * CROP_SCALE
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x1, y1 = int(round(cx + side / 2)), int(round(cy + side / 2))
+    pad = max(0, -x0, -y0, x1 - w, y1 - h)
+    src = cv2.copyMakeBorder(image_bgr, pad, pad, pad, pad, cv2.BORDER_CONSTANT) if pad else image_bgr
+    crop = src[y0 + pad : y1 + pad, x0 + pad : x1 + pad]
+    scale = min(1.0, CROP_MAX_PX / max(crop.shape[:2]))
+    if scale < 1.0:
+        crop = cv2.resize(crop, (int(crop.shape[1] * scale), int(crop.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    box = ((np.asarray(face.box, np.float32) - [x0, y0, x0, y0]) * scale).tolist()
+    lms = None
+    if face.landmarks is not None:
+        lms = ((np.asarray(face.landmarks, np.float32) - [x0, y0]) * scale).tolist()
+    return buf.tobytes(), {"box": box, "landmarks": lms}
+
+
+def compute_missing_embeddings(store: Any, recognizer: Any) -> int:
+    """Embed stored face crops that have no embedding for ``recognizer.model`` yet."""
+    import cv2
+
+    todo = store.samples_missing(recognizer.model)
+    items = []
+    for t in todo:
+        img = cv2.imdecode(np.frombuffer(t["crop"], np.uint8), cv2.IMREAD_COLOR)
+        if img is None or not t["face"]:
+            continue
+        geo = t["face"]
+        face = Face(box=np.asarray(geo["box"], np.float32), score=1.0,
+                    landmarks=None if geo.get("landmarks") is None else np.asarray(geo["landmarks"], np.float32))
+        items.append((t["sample_id"], recognizer.embed(img, [face])[0]))
+    return store.add_sample_embeddings(recognizer.model, items)
