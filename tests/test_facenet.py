@@ -112,10 +112,11 @@ def test_reference_identifies_people(model, reference, labels):
     same = names[iu[0]] == names[iu[1]]
     ds, dn = d[iu][same], d[iu][~same]
     assert ds.mean() + 0.4 < dn.mean(), (ds.mean(), dn.mean())
-    # the default threshold separates most pairs (measured ~98.5% balanced on all 118 photos)
+    # the default threshold is an access-control one: (almost) no different-person pair accepted,
+    # at the price of rejecting some same-person pairs (measured FRR 8% / 19% on these photos)
     thr = rec.default_threshold
-    balanced = (np.mean(ds <= thr) + np.mean(dn > thr)) / 2
-    assert balanced >= 0.95, f"{model}: {balanced:.1%} at threshold {thr}"
+    far, frr = np.mean(dn <= thr), np.mean(ds > thr)
+    assert far <= 0.001 and frr <= 0.25, f"{model}: FAR {far:.2%} FRR {frr:.1%} at threshold {thr}"
     # every person's own centroid is the nearest centroid for each of their photos
     people = sorted(set(names))
     cents = np.stack([emb[names == p].mean(0) for p in people])

@@ -146,3 +146,42 @@ def test_sessions_keep_frames_for_later_export(tmp_path) -> None:
     s.end_session(sid)
     assert s.sessions()[0]["frames"] == 5 and s.sessions()[0]["ended"]
     assert [r["frame"] for r in s.session_frames(sid)] == list(range(5))
+
+
+def test_kill_during_enrollment_leaves_no_half_person(tmp_path) -> None:
+    """A real process killed (SIGKILL) in the middle of an enrollment transaction."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    db = tmp_path / "k.db"
+    s = Store(db)
+    s.enroll("survivor", "facenet128", unit(3, 128))
+    s.close()
+    script = (
+        "import sys, numpy as np; sys.path.insert(0, %r)\n"
+        "from db.store import Store\n"
+        "s = Store(%r)\n"
+        "v = np.random.default_rng(0).standard_normal((200000, 128)).astype('f4')\n"
+        "print('start', flush=True)\n"
+        "s.enroll('victim', 'facenet128', v, crops=[b'x' * 400] * len(v))\n"
+        "print('committed', flush=True)\n"
+    ) % (str(root), str(db))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "start"
+    wal = Path(str(db) + "-wal")
+    deadline = time.time() + 60
+    while time.time() < deadline and not (wal.exists() and wal.stat().st_size > 8_000_000):
+        time.sleep(0.01)
+    assert proc.poll() is None, "the enrollment finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    s = Store(db)
+    assert s.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert s.identity_id("victim") is None
+    assert s.counts() == {"identities": 1, "embeddings": 3}
+    assert s.gallery("facenet128", 1.0).identities == ["survivor"]
