@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import logging
 import shutil
 import subprocess
@@ -235,8 +236,6 @@ def ensure(key: str, force: bool = False) -> Path:
         raise
     except Exception as err:  # converter failures become one actionable line
         raise ModelProvisionError(f"{art.key}: conversion failed ({type(err).__name__}: {err})") from err
-    finally:
-        pass
     if out.is_dir():
         shutil.rmtree(out)
     elif out.exists():
