@@ -425,9 +425,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true",
                    help="play a file at its own FPS, dropping frames like a camera (default: every frame)")
     p.add_argument("--no-track", action="store_true", help="recognise every face in every frame")
+    p.add_argument("--mode", choices=["local", "cloud", "hybrid"], default="local",
+                   help="local: all on this machine; cloud: whole frames to --endpoint; "
+                        "hybrid: detect + track here, only new face crops to --endpoint")
+    p.add_argument("--endpoint", help="recognition endpoint URL (main.py serve, or a Triton server)")
+    p.add_argument("--token", help="bearer token for the endpoint")
+    p.add_argument("--token-file", help="file holding the bearer token")
+    p.add_argument("--ca-cert", help="CA certificate to verify the endpoint's TLS certificate")
+    p.add_argument("--jpeg-quality", type=int, default=85, help="cloud mode: JPEG quality of sent frames")
+    p.add_argument("--fallback-after", type=float, default=1.0,
+                   help="seconds of endpoint failure before processing locally (default 1.0)")
     p.add_argument("--quiet", action="store_true", help="no per-frame status line")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("serve", parents=[common], help="serve the recognition endpoint (KServe v2 protocol)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--token", help="require this bearer token on every route but health")
+    p.add_argument("--token-file", help="file holding the bearer token")
+    p.add_argument("--tls-cert", help="TLS certificate (PEM)")
+    p.add_argument("--tls-key", help="TLS private key (PEM)")
+    p.set_defaults(func=cmd_serve)
     return parser
+
+
+def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
+    from core.deploy.server import serve
+
+    return int(serve(ctx, args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -439,7 +463,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if not getattr(args, "func", None):
-        # until the GUI lands, the main job is the headless demo run
+        # no subcommand: the operator GUI where Qt and a display exist, else the headless demo run
+        try:
+            from gui.app import gui_available, run_gui
+        except ImportError:
+            gui_available = None
+        if gui_available is not None:
+            ok, why = gui_available()
+            if ok:
+                return int(run_gui(args))
+            print(f"note: no GUI ({why}); running the demo headless", file=sys.stderr)
         args = parser.parse_args([*argv, "run", "--source", "demo"])
     ctx = Context(args)
     try:

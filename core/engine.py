@@ -129,12 +129,19 @@ class Engine:
                    "total_ms": (t3 - t0) * 1e3}
         if capture_ms is not None:
             timings["capture_ms"] = capture_ms
+        # remote pipelines (cloud / hybrid) report what crossed the network and the mode really used
+        remote = pipe.frame_stats() if hasattr(pipe, "frame_stats") else {}
+        if remote.get("network_ms") is not None:
+            timings["network_ms"] = float(remote["network_ms"])
         h, w = image.shape[:2]
         result = FrameResult(
             faces=faces, width=w, height=h, frame_index=index, timestamp=ts, timings_ms=timings,
             detector=getattr(pipe.detector, "key", ""), recognizer=getattr(pipe.recognizer, "key", ""),
-            mode=self.mode,
+            mode=str(remote.get("mode") or getattr(pipe, "mode", None) or self.mode),
         )
+        for key in ("bytes_up", "bytes_down"):
+            if remote.get(key) is not None:
+                result.data[key] = int(remote[key])
         result.data["recognized"] = len(todo)
         self.fps.tick()
         self._account(result)

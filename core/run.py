@@ -38,11 +38,18 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
                       "re-enroll them to recognise them with this recognizer", file=sys.stderr)
         gallery = store.gallery(ctx.recognizer.model, ctx.threshold)
         pipe = Pipeline(ctx.detector, ctx.recognizer, gallery, threshold=ctx.threshold)
+        if args.mode != "local":
+            from core.deploy.client import remote_pipeline
+
+            pipe = remote_pipeline(
+                args.mode, pipe, endpoint=args.endpoint, token=_token(args), ca_cert=args.ca_cert,
+                jpeg_quality=args.jpeg_quality, fallback_after_s=args.fallback_after,
+            )
     except BaseException:
         source.close()
         raise
     sampler = Sampler().start()
-    engine = Engine(pipe, store, source_name=source.name, mode="local", track=not args.no_track,
+    engine = Engine(pipe, store, source_name=source.name, mode=args.mode, track=not args.no_track,
                     frames_csv=args.export, events_csv=args.events, sampler=sampler)
     show = _Shower() if args.show else None
     tty = sys.stdout.isatty()
@@ -76,6 +83,7 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         source.close()
         stats = engine.close()
+        energy = _energy_line(sampler, stats.frames)
         sampler.close()
     elapsed = time.perf_counter() - t_start
     if tty and not args.quiet:
@@ -87,6 +95,7 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
           f"recognised {stats.recognized} of {stats.faces} faces (tracking saved {saved:.0%})")
     for name, frames in sorted(stats.seen.items(), key=lambda kv: -kv[1]):
         print(f"saw {name} ({store.policy(name) or 'removed'}) in {frames} frames")
+    print(energy)
     counts: dict[str, int] = {}
     for ev in stats.events:
         counts[ev.decision] = counts.get(ev.decision, 0) + 1
@@ -97,6 +106,33 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
         if path:
             print(f"{label} CSV: {path}")
     return 130 if interrupted else 0
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    """The bearer token from --token or --token-file (stripped), or None."""
+    from pathlib import Path
+
+    from core.errors import FaceGateError
+
+    if getattr(args, "token_file", None):
+        try:
+            return Path(args.token_file).read_text().strip() or None
+        except OSError as err:
+            raise FaceGateError(f"{args.token_file}: cannot read token file ({err.strerror})") from None
+    return getattr(args, "token", None)
+
+
+def _energy_line(sampler: Any, frames: int) -> str:
+    """Energy per frame over the run where a power sensor exists; otherwise why there is none."""
+    history = sampler.history()
+    if len(history) >= 2 and frames:
+        joules = sampler.energy_j(history[0].t, history[-1].t)
+        if joules is not None:
+            span = history[-1].t - history[0].t
+            return (f"power: {joules / span:.1f} W average ({history[-1].power_source}), "
+                    f"{joules / frames:.3f} J per frame")
+    reasons = [f"{s.name}: {s.reason}" for s in sampler.status() if not s.available and s.name != "process"]
+    return "power: no sensor (" + "; ".join(reasons) + ")"
 
 
 class _Shower:
