@@ -50,7 +50,10 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class Artifact:
-    """A network file built from sources. ``build`` is "module:function(out: Path) -> None"."""
+    """A network file built from sources.
+
+    ``build`` is ``"module:function[:arg...]"``, called as ``function(*args, out)`` with string args.
+    """
 
     key: str  # e.g. "facenet128/onnx"
     filename: str  # under models/, e.g. "facenet128/facenet128.onnx" (a folder for SavedModels)
@@ -202,8 +205,10 @@ def extract_tree(package: str, prefix: str, dest: Path, sdist: bool = True) -> P
 
 
 def _call(dotted: str) -> Callable[[Path], None]:
-    module, _, func = dotted.partition(":")
-    return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+    import functools
+
+    module, func, *args = dotted.split(":")
+    return functools.partial(getattr(importlib.import_module(module), func), *args)
 
 
 def ensure(key: str, force: bool = False) -> Path:

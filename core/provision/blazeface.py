@@ -71,14 +71,14 @@ ARTIFACTS = [
             key=artifact_key(variant, "tflite"),
             filename=f"blazeface/{fname}",
             sources=(_source(variant).name,),
-            build=f"core.provision.blazeface:build_{variant}_tflite",
+            build=f"core.provision.blazeface:build_tflite:{variant}",
             description=f"BlazeFace {variant}-range {side}x{side}, TFLite as shipped (fp16 weights)",
         ),
         Artifact(
             key=artifact_key(variant, "onnx"),
             filename=f"blazeface/{Path(fname).stem}.onnx",
             sources=(_source(variant).name,),
-            build=f"core.provision.blazeface:build_{variant}_onnx",
+            build=f"core.provision.blazeface:build_onnx:{variant}",
             description=f"BlazeFace {variant}-range {side}x{side}, ONNX (tf2onnx from the TFLite file)",
             needs=("tf2onnx", "tensorflow"),
         ),
@@ -89,7 +89,7 @@ ARTIFACTS = [
 # ------------------------------------------------------------------------------------------ builds
 
 
-def _build_tflite(variant: str, out: Path) -> None:
+def build_tflite(variant: str, out: Path) -> None:
     _fname, _side, outputs = VARIANTS[variant]
     shutil.copyfile(_source(variant).path, out)
     write_meta(out, inputs=["input"], outputs=list(outputs))
@@ -139,7 +139,7 @@ def _check_parity(tflite_path: Path, onnx_path: Path, side: int, tol: float = 2e
     return diff
 
 
-def _build_onnx(variant: str, out: Path) -> None:
+def build_onnx(variant: str, out: Path) -> None:
     _fname, side, _outs = VARIANTS[variant]
     src = _source(variant).path
     # tf2onnx imports tensorflow: run it in a child process so the app never holds TF in memory
@@ -168,19 +168,3 @@ def _build_onnx(variant: str, out: Path) -> None:
         outputs=outputs,
         input_shapes={inputs[0]: {"min": shape, "opt": shape, "max": shape}},
     )
-
-
-def build_short_tflite(out: Path) -> None:
-    _build_tflite("short", out)
-
-
-def build_full_tflite(out: Path) -> None:
-    _build_tflite("full", out)
-
-
-def build_short_onnx(out: Path) -> None:
-    _build_onnx("short", out)
-
-
-def build_full_onnx(out: Path) -> None:
-    _build_onnx("full", out)

@@ -58,13 +58,15 @@ _KINDS = {
     "tflite-int8": ("{m}/{m}_int8.tflite", "TFLite int8 dynamic-range weights", ("tensorflow",)),
 }
 _MODELS = {"facenet128": H5.name, "facenet512": PB512.name}
+_BUILDERS = {"savedmodel": "build_savedmodel:{m}", "onnx": "build_onnx:{m}", "tflite": "build_tflite:{m}:fp32",
+             "tflite-fp16": "build_tflite:{m}:fp16", "tflite-int8": "build_tflite:{m}:int8"}
 
 ARTIFACTS = [
     Artifact(
         key=f"{model}/{kind}",
         filename=filename.format(m=model),
         sources=(src,),
-        build=f"core.provision.facenet:build_{model}_{kind.replace('-', '_')}",
+        build="core.provision.facenet:" + _BUILDERS[kind].format(m=model),
         description=f"{model}: {desc}",
         needs=needs,
     )
@@ -291,7 +293,7 @@ def _probe() -> Any:
     return (x - 127.5) / 128.0
 
 
-def _build_savedmodel(model: str, out: Path) -> None:
+def build_savedmodel(model: str, out: Path) -> None:
     import tensorflow as tf
 
     from core.runtimes import write_meta
@@ -303,7 +305,7 @@ def _build_savedmodel(model: str, out: Path) -> None:
     write_meta(out, inputs=[INPUT], outputs=[OUTPUT])
 
 
-def _build_onnx(model: str, out: Path) -> None:
+def build_onnx(model: str, out: Path) -> None:
     import logging
 
     import onnx
@@ -340,7 +342,7 @@ def _build_onnx(model: str, out: Path) -> None:
     _check(model, lambda x: sess.run([OUTPUT], {INPUT: x})[0], 0.9999, out.name)
 
 
-def _build_tflite(model: str, out: Path, quant: str | None) -> None:
+def build_tflite(model: str, quant: str, out: Path) -> None:
     import tensorflow as tf
 
     from core.runtimes import write_meta
@@ -373,43 +375,3 @@ def _build_tflite(model: str, out: Path, quant: str | None) -> None:
         return it.get_tensor(outs[0]["index"])
 
     _check(model, run, 0.98 if quant == "int8" else 0.999, out.name)
-
-
-def build_facenet128_savedmodel(out: Path) -> None:
-    _build_savedmodel("facenet128", out)
-
-
-def build_facenet128_onnx(out: Path) -> None:
-    _build_onnx("facenet128", out)
-
-
-def build_facenet128_tflite(out: Path) -> None:
-    _build_tflite("facenet128", out, None)
-
-
-def build_facenet128_tflite_fp16(out: Path) -> None:
-    _build_tflite("facenet128", out, "fp16")
-
-
-def build_facenet128_tflite_int8(out: Path) -> None:
-    _build_tflite("facenet128", out, "int8")
-
-
-def build_facenet512_savedmodel(out: Path) -> None:
-    _build_savedmodel("facenet512", out)
-
-
-def build_facenet512_onnx(out: Path) -> None:
-    _build_onnx("facenet512", out)
-
-
-def build_facenet512_tflite(out: Path) -> None:
-    _build_tflite("facenet512", out, None)
-
-
-def build_facenet512_tflite_fp16(out: Path) -> None:
-    _build_tflite("facenet512", out, "fp16")
-
-
-def build_facenet512_tflite_int8(out: Path) -> None:
-    _build_tflite("facenet512", out, "int8")

@@ -78,16 +78,16 @@ for _net, _title in (("pnet", "P-Net"), ("rnet", "R-Net"), ("onet", "O-Net")):
     _src = (f"mtcnn/{_net}.lz4",)
     ARTIFACTS += [
         Artifact(
-            f"mtcnn/{_net}-onnx", f"mtcnn/{_net}.onnx", _src, f"core.provision.mtcnn:build_{_net}_onnx",
+            f"mtcnn/{_net}-onnx", f"mtcnn/{_net}.onnx", _src, f"core.provision.mtcnn:build_onnx:{_net}",
             f"MTCNN {_title}, ONNX opset {OPSET} (onnxruntime, tensorrt)", ("tensorflow", "tf2onnx"),
         ),
         Artifact(
             f"mtcnn/{_net}-savedmodel", f"mtcnn/{_net}_savedmodel", _src,
-            f"core.provision.mtcnn:build_{_net}_savedmodel",
+            f"core.provision.mtcnn:build_savedmodel:{_net}",
             f"MTCNN {_title}, TF SavedModel (tensorflow)", ("tensorflow",),
         ),
         Artifact(
-            f"mtcnn/{_net}-tflite", f"mtcnn/{_net}.tflite", _src, f"core.provision.mtcnn:build_{_net}_tflite",
+            f"mtcnn/{_net}-tflite", f"mtcnn/{_net}.tflite", _src, f"core.provision.mtcnn:build_tflite:{_net}",
             f"MTCNN {_title}, TFLite fp32 (tflite)", ("tensorflow",),
         ),
     ]
@@ -223,7 +223,7 @@ def _save(net: str, out: Path, model: Any) -> None:
 # ------------------------------------------------------------------------------------------ builders
 
 
-def _build_savedmodel(net: str, out: Path) -> None:
+def build_savedmodel(net: str, out: Path) -> None:
     import tensorflow as tf
 
     model = keras_model(net)
@@ -252,7 +252,7 @@ def _with_default_shape(tflite: bytes, shape: list[int]) -> bytes:
     return bytes(builder.Output())
 
 
-def _build_tflite(net: str, out: Path) -> None:
+def build_tflite(net: str, out: Path) -> None:
     import tensorflow as tf
 
     from core.runtimes import write_meta
@@ -365,7 +365,7 @@ def _fuse_prelu(proto: Any) -> int:
     return fused
 
 
-def _build_onnx(net: str, out: Path) -> None:
+def build_onnx(net: str, out: Path) -> None:
     import onnx
     import tensorflow as tf  # noqa: F401
     import tf2onnx
@@ -408,40 +408,3 @@ def _build_onnx(net: str, out: Path) -> None:
     got = dict(zip(OUTPUTS[net], outs, strict=True))
     _match_outputs(net, got, _reference(net, model))
     write_meta(out, inputs=[INPUT], outputs=list(OUTPUTS[net]), input_shapes={INPUT: TRT_SHAPES[net]})
-
-
-def build_pnet_onnx(out: Path) -> None:
-    _build_onnx("pnet", out)
-
-
-def build_rnet_onnx(out: Path) -> None:
-    _build_onnx("rnet", out)
-
-
-def build_onet_onnx(out: Path) -> None:
-    _build_onnx("onet", out)
-
-
-def build_pnet_savedmodel(out: Path) -> None:
-    _build_savedmodel("pnet", out)
-
-
-def build_rnet_savedmodel(out: Path) -> None:
-    _build_savedmodel("rnet", out)
-
-
-def build_onet_savedmodel(out: Path) -> None:
-    _build_savedmodel("onet", out)
-
-
-def build_pnet_tflite(out: Path) -> None:
-    _build_tflite("pnet", out)
-
-
-def build_rnet_tflite(out: Path) -> None:
-    _build_tflite("rnet", out)
-
-
-def build_onet_tflite(out: Path) -> None:
-    _build_tflite("onet", out)
-
