@@ -8,25 +8,15 @@ Baseline in the same run: a per-row Python loop over the same matrix (what a nai
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import machine, median_ms  # noqa: E402
 from core.gallery import Gallery  # noqa: E402
-
-
-def median_ms(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -35,7 +25,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=50)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    print(f"gallery of {args.size} embeddings, 1000 identities; median of {args.repeat} runs")
+    print(f"{machine()}\ngallery of {args.size} embeddings, 1000 identities; median of {args.repeat} runs")
     print(f"{'dim':>4} {'combine':>8} {'1 face ms':>10} {'8 faces ms/face':>16} {'naive loop ms':>14} {'speed-up':>9}")
     for dim in (128, 512):
         emb = rng.standard_normal((args.size, dim)).astype(np.float32)

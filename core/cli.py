@@ -445,7 +445,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", help="TLS certificate (PEM)")
     p.add_argument("--tls-key", help="TLS private key (PEM)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("bench", parents=[common], help="rerun the study: speed, memory, power per backend/mode")
+    p.add_argument("--quick", action="store_true", help="a small subset that runs in a few minutes")
+    p.add_argument("--out", default="bench-out", help="folder for the CSVs, figures and report")
+    p.add_argument("--runs", type=int, default=1, help="repetitions of each configuration")
+    p.add_argument("--frames", type=int, default=0, help="frames per run (0: the whole video)")
+    p.add_argument("--resolutions", default="480,720,1080", help="comma-separated: 480,720,1080")
+    p.add_argument("--backends", default="",
+                   help="comma-separated detector/recognizer keys or globs (e.g. 'mtcnn:*,facenet128:tflite*')")
+    p.add_argument("--modes", default="local,cloud,hybrid", help="comma-separated: local,cloud,hybrid")
+    p.add_argument("--video", action="append", help="video file(s) to use (default: real-face video)")
+    p.add_argument("--endpoint", help="an endpoint to use for cloud/hybrid instead of starting one")
+    p.add_argument("--token", help="bearer token for --endpoint")
+    p.add_argument("--no-baselines", action="store_true", help="skip the TF/TF and face_recognition baselines")
+    p.set_defaults(func=cmd_bench)
     return parser
+
+
+def cmd_bench(ctx: Context, args: argparse.Namespace) -> int:
+    from core.bench import run_bench
+
+    return int(run_bench(ctx, args))
 
 
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
