@@ -21,6 +21,9 @@ from core.errors import FaceGateError, ImageError, NoFaceError
 
 log = logging.getLogger("facegate")
 
+#: smallest face (px) the photo commands look for: MTCNN's classic 20 px, as the study's package used
+PHOTO_MIN_FACE = 20
+
 
 def _err(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr, flush=True)
@@ -43,6 +46,7 @@ class Context:
         self.detector_key = getattr(args, "detector", None) or DEFAULT_DETECTOR
         self.recognizer_key = getattr(args, "recognizer", None) or DEFAULT_RECOGNIZER
         self._detector: Any = None
+        self._video_detector: Any = None
         self._recognizer: Any = None
         self._store: Any = None
 
@@ -54,11 +58,21 @@ class Context:
 
     @property
     def detector(self) -> Any:
+        """The detector for still photos: finds faces down to PHOTO_MIN_FACE px (speed matters less)."""
         if self._detector is None:
             from core.registry import create_detector
 
-            self._detector = create_detector(self.detector_key)
+            self._detector = create_detector(self.detector_key, min_face_size=PHOTO_MIN_FACE)
         return self._detector
+
+    @property
+    def video_detector(self) -> Any:
+        """The detector for video, with the model's own defaults (MTCNN: faces >= 40 px, for speed)."""
+        if self._video_detector is None:
+            from core.registry import create_detector
+
+            self._video_detector = create_detector(self.detector_key)
+        return self._video_detector
 
     @property
     def recognizer(self) -> Any:

@@ -27,7 +27,7 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
         if args.source == "demo" and getattr(args, "db", None) is None:
             from core.demo import demo_store
 
-            store = demo_store(ctx.detector, ctx.recognizer)
+            store = demo_store(ctx.video_detector, ctx.recognizer)
         else:
             from enroll.service import compute_missing_embeddings
 
@@ -37,7 +37,7 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
                 print(f"warning: {name} has no {ctx.recognizer.model} embedding and no stored face crop; "
                       "re-enroll them to recognise them with this recognizer", file=sys.stderr)
         gallery = store.gallery(ctx.recognizer.model, ctx.threshold)
-        pipe = Pipeline(ctx.detector, ctx.recognizer, gallery, threshold=ctx.threshold)
+        pipe = Pipeline(ctx.video_detector, ctx.recognizer, gallery, threshold=ctx.threshold)
         if args.mode != "local":
             from core.deploy.client import remote_pipeline
 

@@ -23,17 +23,22 @@ class SampleCheck:
 
 
 def check_sample(image_bgr: np.ndarray, faces: list[Face], min_face_px: int = MIN_FACE_PX) -> SampleCheck:
-    """Accept a photo/frame as an enrollment sample only with exactly one usable face."""
+    """Accept a photo/frame as an enrollment sample only with exactly one face of at least ``min_face_px``."""
     import cv2
 
     if not faces:
         return SampleCheck(False, "no face found")
-    if len(faces) > 1:
-        return SampleCheck(False, f"{len(faces)} faces found; use a photo with only this person")
-    face = faces[0]
-    side = min(face.width, face.height)
-    if side < min_face_px:
+    # faces too small to enroll are background (people far behind, prints): they do not count,
+    # unless no face is large enough at all
+    usable = [f for f in faces if min(f.width, f.height) >= min_face_px]
+    if len(usable) > 1:
+        return SampleCheck(False, f"{len(usable)} faces found; use a photo with only this person")
+    if not usable:
+        face = max(faces, key=lambda f: f.area)
+        side = min(face.width, face.height)
         return SampleCheck(False, f"face too small ({side:.0f} px, need {min_face_px} px); come closer", face=face)
+    face = usable[0]
+    side = min(face.width, face.height)
     x1, y1, x2, y2 = (int(round(v)) for v in face.box)
     crop = image_bgr[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)]
     if crop.size == 0:
