@@ -67,6 +67,7 @@ class Engine:
         self._event_sink = CSVSink(events_csv, EVENT_COLUMNS).open() if events_csv else None
         self._pending_rows: list[dict[str, Any]] = []
         self._decisions: dict[str, str] = {}
+        self._thumbs: dict[int, bytes] = {}  # track id -> JPEG of its face when last recognised
         self._closed = False
 
     # ------------------------------------------------------------------ policy
@@ -74,6 +75,10 @@ class Engine:
         if self.store is None:
             return "allowed"
         return "allowed" if self.store.decision_for(name) == "granted" else "denied"
+
+    def policies_changed(self) -> None:
+        """Forget cached access decisions (after a policy, rename or removal in the store)."""
+        self._decisions.clear()
 
     def _decision(self, name: str | None) -> str:
         if name is None:
@@ -87,10 +92,17 @@ class Engine:
         """Use another (already built and warmed) pipeline from the next frame on.
 
         Tracks keep their identities across a runtime switch (same embeddings); a switch to another
-        recognizer model re-verifies every track, since its distances are on another scale.
+        recognizer model re-verifies every track, since its distances are on another scale. A switch
+        of deployment mode is a swap too: build the new pipeline with
+        :func:`core.deploy.client.remote_pipeline` (or use the local one); the old remote pipeline is
+        closed here (it reopens its connections if it is swapped in again).
         """
-        old_model = getattr(self.pipeline.recognizer, "model", None)
+        old = self.pipeline
+        old_model = getattr(old.recognizer, "model", None)
         self.pipeline = pipeline
+        # a replaced cloud/hybrid pipeline stops its endpoint probe and closes its connections
+        if old is not pipeline and old is not getattr(pipeline, "local", None) and hasattr(old, "close"):
+            old.close()
         if self.tracker is not None and getattr(pipeline.recognizer, "model", None) != old_model:
             for t in self.tracker.tracks:
                 t.last_observed_frame = -10**9
@@ -121,6 +133,8 @@ class Engine:
             for f in todo:
                 f.data["frame_index"] = index
                 self.tracker.observe(f, f.identity, f.distance, pipe.threshold)
+                if self.session_id and f.track_id is not None:
+                    self._thumbs[f.track_id] = _thumbnail(image, f.box)
         for f in faces:
             if f.decision is None:
                 f.decision = self._decision(f.identity) if (self.tracker is None or f.identity) else None
@@ -178,7 +192,12 @@ class Engine:
         if self._event_sink is not None:
             self._event_sink.write(row)
         if self.session_id and self.store is not None:
-            self.store.add_event(self.session_id, row["timestamp"], ev.track_id, ev.identity, ev.distance, ev.decision)
+            self.store.add_event(self.session_id, row["timestamp"], ev.track_id, ev.identity, ev.distance,
+                                 ev.decision, thumbnail=self._thumbs.pop(ev.track_id, None))
+        if self.tracker is not None:  # forget thumbnails of tracks that have ended
+            live = {t.track_id for t in self.tracker.tracks}
+            for tid in [t for t in self._thumbs if t not in live]:
+                del self._thumbs[tid]
 
     def flush(self) -> None:
         if self._pending_rows and self.store is not None and self.session_id:
@@ -202,3 +221,18 @@ class Engine:
             if sink is not None:
                 sink.close()
         return self.stats
+
+
+def _thumbnail(image: np.ndarray, box: np.ndarray, side: int = 96) -> bytes:
+    """A small JPEG of the face (for the event log)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (int(round(float(v))) for v in box[:4])
+    crop = image[max(0, y1) : min(h, y2), max(0, x1) : min(w, x2)]
+    if crop.size == 0:
+        return b""
+    s = side / max(crop.shape[:2])
+    crop = cv2.resize(crop, (max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))),
+                      interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()

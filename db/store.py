@@ -254,6 +254,15 @@ class Store:
         return [{"sample_id": r[0], "name": r[1], "crop": r[2], "face": json.loads(r[3]) if r[3] else None}
                 for r in rows]
 
+    def samples(self, name: str) -> list[dict[str, Any]]:
+        """A person's stored samples: JPEG face crop, quality, created (oldest first)."""
+        rows = self.db.execute(
+            """SELECT s.crop, s.quality, s.created FROM samples s JOIN identities i ON i.id = s.identity_id
+               WHERE i.name = ? ORDER BY s.id""",
+            [name],
+        ).fetchall()
+        return [{"crop": r[0], "quality": r[1], "created": r[2]} for r in rows]
+
     def people_without(self, model: str) -> list[str]:
         """People with no embedding for ``model`` and no stored crop to compute one (re-enroll them)."""
         rows = self.db.execute(

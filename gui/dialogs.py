@@ -1,0 +1,204 @@
+"""Export (current and past sessions to CSV) and Settings (the cloud/hybrid endpoint) dialogs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.backends import RemoteSettings
+
+Exporter = Callable[[str, Path, Path, Callable[[Any], None], Callable[[str], None]], None]
+
+
+def events_path_for(frames: Path) -> Path:
+    return frames.with_name(f"{frames.stem}-events{frames.suffix or '.csv'}")
+
+
+class ExportDialog(QDialog):
+    """Pick a session (the running one first), then where its frames CSV goes; the events CSV goes
+    beside it as ``<name>-events.csv``."""
+
+    def __init__(
+        self,
+        sessions: list[dict[str, Any]],
+        current: str,
+        exporter: Exporter,
+        folder: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export a session to CSV")
+        self.resize(820, 420)
+        self.exporter = exporter
+        self.folder = folder or str(Path.home())
+        self.current = current
+        self.table = QTableWidget(0, 7)
+        self.table.setHorizontalHeaderLabels(
+            ["Session", "Started", "Frames", "Events", "Mode", "Backends", "Source"]
+        )
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        # the running session first, then the past ones, newest first
+        rows = [s for s in sessions if s["id"] == current] + sorted(
+            (s for s in sessions if s["id"] != current), key=lambda s: str(s["started"]), reverse=True
+        )
+        self.table.setRowCount(len(rows))
+        for r, s in enumerate(rows):
+            sid = s["id"] + ("  (recording)" if s["id"] == current else "")
+            values = (
+                sid,
+                str(s["started"])[:19].replace("T", " "),
+                str(s["frames"]),
+                str(s["events"]),
+                str(s["mode"] or ""),
+                f"{s['detector']} + {s['recognizer']}",
+                str(s["source"] or ""),
+            )
+            for c, v in enumerate(values):
+                item = QTableWidgetItem(v)
+                item.setData(Qt.ItemDataRole.UserRole, s["id"])
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
+        if rows:
+            self.table.selectRow(0)
+        self.status = QLabel("The running session's last frames are written to the store first.")
+        self.status.setWordWrap(True)
+        export = QPushButton("Export…")
+        export.setDefault(True)
+        export.clicked.connect(self._choose)
+        close = QPushButton("Close")
+        close.clicked.connect(self.accept)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.status, 1)
+        buttons.addWidget(export)
+        buttons.addWidget(close)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(buttons)
+        self.written: tuple[int, int] | None = None
+
+    def selected(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+
+    def _choose(self) -> None:
+        sid = self.selected()
+        if not sid:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Frames CSV (the events CSV goes beside it)",
+            str(Path(self.folder) / f"session-{sid}.csv"),
+            "CSV (*.csv)",
+        )
+        if path:
+            self.export(sid, Path(path))
+
+    def export(self, session_id: str, frames: Path) -> None:
+        events = events_path_for(frames)
+        self.status.setText(f"exporting {session_id}…")
+        self.exporter(session_id, frames, events, self._done, self._failed)
+
+    def _done(self, result: Any) -> None:
+        n_frames, n_events, frames, events = result
+        self.written = (n_frames, n_events)
+        self.status.setText(f"wrote {n_frames} frame rows to {frames} and {n_events} events to {events}")
+
+    def _failed(self, why: str) -> None:
+        self.status.setText(f"<span style='color:#ff5d5d'>export failed: {why}</span>")
+
+
+class SettingsDialog(QDialog):
+    """The recognition endpoint for cloud/hybrid mode, and playback options."""
+
+    def __init__(
+        self, remote: RemoteSettings, loop_files: bool, db_path: str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        from PySide6.QtWidgets import QCheckBox
+
+        self.setWindowTitle("Settings")
+        self.resize(560, 300)
+        self.endpoint = QLineEdit(remote.endpoint)
+        self.endpoint.setPlaceholderText(
+            "https://recognition.example:8000 (main.py serve, or a Triton server)"
+        )
+        self.token_file = QLineEdit(remote.token_file)
+        self.token_file.setPlaceholderText("file holding the bearer token (the token itself is never stored)")
+        self.ca_cert = QLineEdit(remote.ca_cert)
+        self.ca_cert.setPlaceholderText("CA certificate (PEM) for a self-signed endpoint")
+        self.jpeg = QSpinBox()
+        self.jpeg.setRange(30, 100)
+        self.jpeg.setValue(int(remote.jpeg_quality))
+        self.fallback = QDoubleSpinBox()
+        self.fallback.setRange(0.1, 60.0)
+        self.fallback.setSuffix(" s")
+        self.fallback.setValue(float(remote.fallback_after_s))
+        self.loop = QCheckBox("Play video files in a loop")
+        self.loop.setChecked(loop_files)
+        form = QFormLayout()
+        form.addRow(QLabel("<b>Cloud / hybrid endpoint</b>"))
+        form.addRow("Endpoint URL", self.endpoint)
+        form.addRow("Token file", self._with_browse(self.token_file, "Token file"))
+        form.addRow("CA certificate", self._with_browse(self.ca_cert, "CA certificate"))
+        form.addRow("JPEG quality (cloud)", self.jpeg)
+        form.addRow("Local fallback after", self.fallback)
+        form.addRow(QLabel("<b>Playback</b>"))
+        form.addRow(self.loop)
+        form.addRow("Identity store", QLabel(db_path))
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addStretch(1)
+        lay.addWidget(box)
+
+    def _with_browse(self, edit: QLineEdit, title: str) -> QWidget:
+        w = QWidget()
+        lay = QHBoxLayout(w)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(edit, 1)
+        b = QPushButton("…")
+        b.setFixedWidth(32)
+        b.clicked.connect(lambda: self._browse(edit, title))
+        lay.addWidget(b)
+        return w
+
+    def _browse(self, edit: QLineEdit, title: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, title, edit.text())
+        if path:
+            edit.setText(path)
+
+    def remote(self) -> RemoteSettings:
+        return RemoteSettings(
+            self.endpoint.text().strip(),
+            self.token_file.text().strip(),
+            self.ca_cert.text().strip(),
+            self.jpeg.value(),
+            self.fallback.value(),
+        )

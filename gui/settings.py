@@ -1,0 +1,155 @@
+"""Settings that persist between launches (QSettings: ``~/.config/FaceGate/FaceGate.conf`` on Linux).
+
+Kept: last source and recent sources, detector, recognizer, mode, the endpoint settings, a threshold per
+recognizer model, alert sound, loop files, window geometry and dock layout. A token is never stored,
+only the path of the file that holds it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from gui.backends import RemoteSettings
+
+MAX_RECENT = 8
+
+
+class Settings:
+    """Typed access to a :class:`QSettings` (an INI file at ``path`` when given: tests, portable use)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        if path is not None:
+            self.q = QSettings(str(path), QSettings.Format.IniFormat)
+        else:
+            self.q = QSettings("FaceGate", "FaceGate")
+
+    # ------------------------------------------------------------------ primitives
+    def _str(self, key: str, default: str = "") -> str:
+        value = self.q.value(key, default)
+        return default if value is None else str(value)
+
+    def _float(self, key: str, default: float | None = None) -> float | None:
+        value = self.q.value(key, None)
+        if value in (None, ""):
+            return default
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return default
+
+    def _bool(self, key: str, default: bool = False) -> bool:
+        value = self.q.value(key, None)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        return str(value).lower() in ("1", "true", "yes", "on")
+
+    def set(self, key: str, value: Any) -> None:
+        self.q.setValue(key, value)
+
+    def sync(self) -> None:
+        self.q.sync()
+
+    # ------------------------------------------------------------------ source
+    @property
+    def source(self) -> str:
+        return self._str("source/last")
+
+    @source.setter
+    def source(self, spec: str) -> None:
+        self.set("source/last", spec)
+        recent = [s for s in self.recent_sources if s != spec]
+        self.set("source/recent", [spec, *recent][:MAX_RECENT])
+
+    @property
+    def recent_sources(self) -> list[str]:
+        value = self.q.value("source/recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or []) if str(v)]
+
+    @property
+    def loop_files(self) -> bool:
+        return self._bool("source/loop", False)
+
+    @loop_files.setter
+    def loop_files(self, on: bool) -> None:
+        self.set("source/loop", int(bool(on)))  # ints: PySide6 6.12.0 mis-counts bool references
+
+    # ------------------------------------------------------------------ backends
+    @property
+    def detector(self) -> str:
+        return self._str("backends/detector")
+
+    @detector.setter
+    def detector(self, key: str) -> None:
+        self.set("backends/detector", key)
+
+    @property
+    def recognizer(self) -> str:
+        return self._str("backends/recognizer")
+
+    @recognizer.setter
+    def recognizer(self, key: str) -> None:
+        self.set("backends/recognizer", key)
+
+    @property
+    def mode(self) -> str:
+        return self._str("backends/mode", "local") or "local"
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        self.set("backends/mode", mode)
+
+    def threshold(self, model: str) -> float | None:
+        """The operator's threshold for a recognizer model; None = the model's default."""
+        return self._float(f"thresholds/{model}")
+
+    def set_threshold(self, model: str, value: float | None) -> None:
+        if value is None:
+            self.q.remove(f"thresholds/{model}")
+        else:
+            self.set(f"thresholds/{model}", round(float(value), 3))
+
+    # ------------------------------------------------------------------ endpoint
+    @property
+    def remote(self) -> RemoteSettings:
+        return RemoteSettings(
+            endpoint=self._str("endpoint/url"),
+            token_file=self._str("endpoint/token_file"),
+            ca_cert=self._str("endpoint/ca_cert"),
+            jpeg_quality=int(self._float("endpoint/jpeg_quality", 85) or 85),
+            fallback_after_s=float(self._float("endpoint/fallback_after_s", 1.0) or 1.0),
+        )
+
+    @remote.setter
+    def remote(self, r: RemoteSettings) -> None:
+        self.set("endpoint/url", r.endpoint)
+        self.set("endpoint/token_file", r.token_file)
+        self.set("endpoint/ca_cert", r.ca_cert)
+        self.set("endpoint/jpeg_quality", int(r.jpeg_quality))
+        self.set("endpoint/fallback_after_s", float(r.fallback_after_s))
+
+    # ------------------------------------------------------------------ alerts, layout
+    @property
+    def alert_sound(self) -> bool:
+        return self._bool("alerts/sound", False)
+
+    @alert_sound.setter
+    def alert_sound(self, on: bool) -> None:
+        self.set("alerts/sound", int(bool(on)))
+
+    def layout(self) -> tuple[QByteArray | None, QByteArray | None]:
+        geo, state = self.q.value("window/geometry"), self.q.value("window/state")
+        return (
+            geo if isinstance(geo, QByteArray) else None,
+            state if isinstance(state, QByteArray) else None,
+        )
+
+    def set_layout(self, geometry: QByteArray, state: QByteArray) -> None:
+        self.set("window/geometry", geometry)
+        self.set("window/state", state)

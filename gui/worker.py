@@ -1,0 +1,681 @@
+"""The inference worker: a QThread that owns the running session (source, engine, store connection).
+
+Threads of a running window::
+
+    FrameGrabber thread (core)   reads the camera/file into a one-slot buffer: newest frame only,
+                                 drops counted
+    InferenceWorker (this)       frame -> Engine.process -> events, crops, annotate, scale to the view size;
+                                 between frames: queued tasks (swap backends, threshold, gallery reload,
+                                 enrollment samples, flush)
+    BuilderThread (TaskThread)   builds + warms new backends, opens stores, exports CSVs
+    Sampler thread (core)        telemetry at 2 Hz
+    GUI thread                   takes the newest frame when told one is there, paints;
+                                 plots redraw on a timer
+
+Frames reach the GUI through a one-slot mailbox: the worker emits ``frameReady`` only when the GUI took
+the previous frame, so at most one frame signal is ever queued and a slow GUI sees the newest frame,
+never a backlog. Per-frame measurements go to a bounded deque the plot timer drains; access events, which
+must never be dropped, go by their own signal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Signal
+
+from gui.backends import Built
+from gui.tasks import TaskThread
+
+log = logging.getLogger(__name__)
+
+CROP_SCALE = 1.6  # event crops: 1.6 x the face box, room for re-detection when enrolling from an event
+CROP_MAX_PX = 400
+THUMB_PX = 64
+LOOP_GAP = 100  # frame-index gap when a looping file restarts: no track survives the jump
+
+
+# ---------------------------------------------------------------------------------------------- payloads
+@dataclass
+class SourceSpec:
+    spec: str  # "demo", a camera index, a file, a URL, a folder
+    realtime: bool = True  # files play at their own FPS and drop frames like a camera
+    loop: bool = False  # start a file again at its end (the demo always loops)
+
+
+@dataclass
+class FrameView:
+    """What the GUI shows for one processed frame."""
+
+    image: np.ndarray  # BGR uint8, annotated, already scaled to the view size (C-contiguous)
+    result: Any  # core.types.FrameResult
+    capture_ts: float  # time.time() when the frame was captured
+    processed_ts: float  # time.time() when it was annotated and handed over
+    index: int
+    fps: float | None  # processed frames per second
+    capture_fps: float
+    dropped: int
+    status: str
+    scale: float  # display pixels per frame pixel
+
+
+@dataclass
+class EventView:
+    timestamp: float  # time.time()
+    track_id: int
+    identity: str | None
+    distance: float | None
+    decision: str  # granted | denied | unknown
+    session: str
+    thumb: np.ndarray | None = None  # BGR, THUMB_PX high
+    crop: np.ndarray | None = None  # BGR face crop with margin (enroll "as someone else" from it)
+    alert: bool = False  # an unknown-face alert (track not ended yet), not a logged event
+
+
+@dataclass
+class StatsPoint:
+    t: float  # time.monotonic()
+    fps: float | None
+    capture_fps: float
+    timings: dict[str, float]
+    faces: int
+    recognized: int
+    dropped: int
+
+
+@dataclass
+class SwitchMark:
+    t: float  # time.monotonic() of the first frame with the new backends
+    label: str
+    kind: str
+    build_ms: float
+    frames_during_build: int = 0
+
+
+@dataclass
+class SessionInfo:
+    session_id: str
+    label: str
+    source: str
+    store_path: Path | None
+    frames: int = 0
+    events: int = 0
+    reason: str = ""
+
+
+@dataclass
+class EnrollStatus:
+    ok: bool
+    reason: str
+    samples: int
+    min_samples: int
+    max_samples: int
+    pose_spread: float
+    required_spread: float
+    ready: bool
+    guidance: str
+    crop_jpeg: bytes | None = None  # the accepted sample's crop
+
+
+@dataclass
+class _Session:
+    spec: SourceSpec
+    source: Any
+    engine: Any
+    index_offset: int = 0
+    last_index: int = -1
+    dropped_base: int = 0
+    crops: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # track -> (thumb, crop)
+    alerted: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _LiveEnroll:
+    job: Any  # enroll.service.Enrollment
+    every_s: float
+    max_samples: int
+    capturing: bool = True
+    due: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def fit(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """``image`` scaled to fit ``size`` (w, h) keeping its aspect ratio; and the scale."""
+    import cv2
+
+    h, w = image.shape[:2]
+    tw, th = max(1, int(size[0])), max(1, int(size[1]))
+    s = min(tw / w, th / h)
+    if abs(s - 1.0) < 0.01:
+        return np.ascontiguousarray(image), 1.0
+    nw, nh = max(1, int(round(w * s))), max(1, int(round(h * s)))
+    out = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    return out, s
+
+
+def scaled(result: Any, s: float) -> Any:
+    """A shallow copy of ``result`` with face boxes and landmarks multiplied by ``s`` (for drawing)."""
+    faces = [
+        dataclasses.replace(
+            f,
+            box=np.asarray(f.box, np.float32) * s,
+            landmarks=None if f.landmarks is None else np.asarray(f.landmarks, np.float32) * s,
+        )
+        for f in result.faces
+    ]
+    return dataclasses.replace(result, faces=faces)
+
+
+def face_crops(image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(thumbnail, crop with margin) of the face at ``box`` (BGR)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    side = max(x2 - x1, y2 - y1, 8.0)
+    half = side * CROP_SCALE / 2
+    xa, ya = int(max(0, cx - half)), int(max(0, cy - half))
+    xb, yb = int(min(w, cx + half)), int(min(h, cy + half))
+    crop = image[ya:yb, xa:xb]
+    if crop.size == 0:
+        crop = np.zeros((8, 8, 3), np.uint8)
+    if max(crop.shape[:2]) > CROP_MAX_PX:
+        s = CROP_MAX_PX / max(crop.shape[:2])
+        crop = cv2.resize(
+            crop,
+            (max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))),
+            interpolation=cv2.INTER_AREA,
+        )
+    # the thumbnail is the face itself, a little margin only
+    fa = image[
+        int(max(0, y1 - 0.1 * side)) : int(min(h, y2 + 0.1 * side)),
+        int(max(0, x1 - 0.1 * side)) : int(min(w, x2 + 0.1 * side)),
+    ]
+    if fa.size == 0:
+        fa = crop
+    s = THUMB_PX / fa.shape[0]
+    thumb = cv2.resize(
+        fa,
+        (max(1, int(fa.shape[1] * s)), THUMB_PX),
+        interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+    )
+    return thumb, np.ascontiguousarray(crop)
+
+
+# ---------------------------------------------------------------------------------------------- worker
+class InferenceWorker(TaskThread):
+    frameReady = Signal()  # a new FrameView waits in the mailbox: call take_frame()
+    eventsReady = Signal(object)  # list[EventView]
+    unknownSeen = Signal(object)  # EventView with alert=True
+    switched = Signal(object)  # SwitchMark
+    sessionStarted = Signal(object)  # SessionInfo
+    sessionEnded = Signal(object)  # SessionInfo
+    enrollStatus = Signal(object)  # EnrollStatus
+    message = Signal(str)  # one line for the status bar
+
+    def __init__(self, sampler: Any = None) -> None:
+        super().__init__("facegate-inference")
+        self.sampler = sampler
+        self._annotators: dict[int, Any] = {}  # view height -> core.annotate.Annotator
+        self.display_size: tuple[int, int] = (960, 540)  # set by the video view when it resizes
+        self.stats: deque[StatsPoint] = deque(maxlen=5000)
+        self.last_image: np.ndarray | None = None  # newest raw frame (warms new backends on it)
+        self.frames_processed = 0  # read by the GUI (frames kept flowing during a switch?)
+        self._mailbox: FrameView | None = None
+        self._mail_lock = threading.Lock()
+        self._pending = False
+        # thread-side state (touched only in this thread)
+        self.built: Built | None = None
+        self._session: _Session | None = None
+        self._store: Any = None
+        self._enroll: _LiveEnroll | None = None
+
+    def _annotator(self, height: int) -> Any:
+        """An annotator whose text is ~0.6 of OpenCV's font at 720 px, whatever the view height."""
+        from core.annotate import Annotator
+
+        a = self._annotators.get(height)
+        if a is None:
+            if len(self._annotators) > 8:  # the view was resized many times
+                self._annotators.clear()
+            base = max(0.5, min(2.0, height / 720))  # the scale Annotator applies itself
+            want = max(0.45, min(0.8, 0.6 * height / 720))
+            a = self._annotators[height] = Annotator(
+                thickness=max(1, round(2 / base)), font_scale=want / base
+            )
+        return a
+
+    # ------------------------------------------------------------------ GUI side
+    def take_frame(self) -> FrameView | None:
+        """The newest frame (None if the GUI already took it); re-arms ``frameReady``."""
+        with self._mail_lock:
+            view, self._mailbox = self._mailbox, None
+            self._pending = False
+        return view
+
+    def drain_stats(self) -> list[StatsPoint]:
+        out = []
+        while True:
+            try:
+                out.append(self.stats.popleft())
+            except IndexError:
+                return out
+
+    # ------------------------------------------------------------------ thread: loop
+    def idle(self) -> None:
+        s = self._session
+        if s is None or s.source is None:
+            self.run_pending(budget_s=0.05, wait_s=0.1)
+            return
+        self.run_pending(budget_s=0.03)
+        s = self._session  # a task may have closed it
+        if s is None or s.source is None or self.stopping:
+            return
+        frame = s.source.read(timeout=0.03)
+        if frame is None:
+            if s.source.ended:
+                self._source_ended(s)
+            return
+        try:
+            self._process(s, frame)
+        except Exception as err:  # noqa: BLE001 - one bad frame must not end the session
+            log.exception("frame %d failed", frame.index)
+            self.message.emit(f"frame {frame.index} failed: {err}")
+
+    def finish(self) -> None:
+        try:
+            self.close_session("window closed")
+        finally:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    # ------------------------------------------------------------------ thread: per frame
+    def _process(self, s: _Session, frame: Any) -> None:
+        index = s.index_offset + frame.index
+        s.last_index = index
+        dropped = s.dropped_base + s.source.grabber.dropped
+        engine = s.engine
+        result = engine.process(frame.image, index, frame.timestamp, frame.capture_ms, dropped)
+        self.last_image = frame.image
+        self.frames_processed += 1
+        for f in result.faces:
+            if f.track_id is not None and (f.track_id not in s.crops or f.data.get("needs_recognition")):
+                s.crops[f.track_id] = face_crops(frame.image, f.box)
+        events = [self._event_view(s, ev) for ev in result.data.get("events", [])]
+        if events:
+            self.eventsReady.emit(events)
+        for f in result.faces:
+            if f.decision == "unknown" and f.track_id is not None and f.track_id not in s.alerted:
+                s.alerted.add(f.track_id)
+                thumb, crop = s.crops.get(f.track_id, (None, None))
+                self.unknownSeen.emit(
+                    EventView(
+                        result.timestamp,
+                        f.track_id,
+                        None,
+                        f.distance,
+                        "unknown",
+                        engine.session_label,
+                        thumb,
+                        crop,
+                        alert=True,
+                    )
+                )
+        if engine.tracker is not None:
+            active = {t.track_id for t in engine.tracker.tracks}
+            for tid in [t for t in s.crops if t not in active]:
+                del s.crops[tid]
+            s.alerted &= active
+        if self._enroll is not None and self._enroll.capturing:
+            self._enroll_step(frame.image, s)
+        # annotate the frame at display size, so labels stay readable however small the view is
+        small, scale = fit(frame.image, self.display_size)
+        shown = result if scale == 1.0 else scaled(result, scale)
+        display = self._annotator(small.shape[0]).annotate(small, shown, copy=small is frame.image)
+        fps = engine.fps.fps()
+        capture_fps = s.source.grabber.fps
+        self.stats.append(
+            StatsPoint(
+                time.monotonic(),
+                fps,
+                capture_fps,
+                dict(result.timings_ms),
+                len(result.faces),
+                int(result.data.get("recognized", 0)),
+                dropped,
+            )
+        )
+        self._publish(
+            FrameView(
+                display,
+                result,
+                frame.timestamp,
+                time.time(),
+                index,
+                fps,
+                capture_fps,
+                dropped,
+                s.source.status,
+                scale,
+            )
+        )
+
+    def _event_view(self, s: _Session, ev: Any) -> EventView:
+        thumb, crop = s.crops.get(ev.track_id, (None, None))
+        return EventView(
+            ev.timestamp,
+            ev.track_id,
+            ev.identity,
+            ev.distance,
+            ev.decision,
+            s.engine.session_label,
+            thumb,
+            crop,
+        )
+
+    def _publish(self, view: FrameView) -> None:
+        with self._mail_lock:
+            self._mailbox = view
+            notify = not self._pending
+            self._pending = True
+        if notify:
+            self.frameReady.emit()
+
+    def _source_ended(self, s: _Session) -> None:
+        if not (s.spec.loop or s.spec.spec == "demo"):
+            self.close_session("the source ended")
+            return
+        from core.sources import open_source
+
+        # the file starts again: end its tracks (the next process() call records and returns their
+        # events), keep frame indices increasing (the store keys frame rows by index)
+        if s.engine.tracker is not None:
+            s.engine.tracker.end_all()
+        s.dropped_base += s.source.grabber.dropped
+        s.index_offset = s.last_index + LOOP_GAP
+        s.source.close()
+        s.source = open_source(s.spec.spec, realtime=s.spec.realtime)
+
+    # ------------------------------------------------------------------ thread: tasks (worker.call(...))
+    def _store_for(self, path: Path | None) -> Any:
+        from db.store import Store
+
+        if path is None:
+            raise RuntimeError("no identity store yet: start a session first")
+        if self._store is not None and Path(self._store.path) != Path(path):
+            self._store.close()
+            self._store = None
+        if self._store is None:
+            self._store = Store(path)
+        return self._store
+
+    def open_session(self, built: Built, spec: SourceSpec) -> SessionInfo:
+        """Open ``spec`` and start recording a session with ``built`` (closing any session first)."""
+        from core.engine import Engine
+        from core.sources import open_source
+
+        self.close_session("new session")
+        source = open_source(spec.spec, realtime=spec.realtime)
+        try:
+            store = self._store_for(built.store_path)
+            engine = Engine(
+                built.pipeline, store, source_name=source.name, mode=built.mode, sampler=self.sampler
+            )
+        except BaseException:
+            source.close()
+            raise
+        self.built = built
+        self._session = _Session(spec, source, engine)
+        info = SessionInfo(engine.session_id, engine.session_label, source.name, built.store_path)
+        self.sessionStarted.emit(info)
+        self.switched.emit(SwitchMark(time.monotonic(), "start", "session", built.build_ms))
+        return info
+
+    def close_session(self, reason: str = "stopped") -> SessionInfo | None:
+        """Stop the source, end the tracks (their events), save the session. Idempotent."""
+        s, self._session = self._session, None
+        if s is None:
+            return None
+        try:
+            if s.source is not None:
+                s.source.close()
+        finally:
+            n = len(s.engine.stats.events)
+            stats = s.engine.close()
+            events = [self._event_view(s, ev) for ev in stats.events[n:]]
+            if events:
+                self.eventsReady.emit(events)
+        info = SessionInfo(
+            s.engine.session_id,
+            s.engine.session_label,
+            s.source.name if s.source else "",
+            self.built.store_path if self.built else None,
+            stats.frames,
+            len(stats.events),
+            reason,
+        )
+        self.sessionEnded.emit(info)
+        return info
+
+    def apply(self, built: Built, requested_at_frame: int = 0) -> SwitchMark:
+        """Swap in a built (and warmed) pipeline between two frames."""
+        old = self.built
+        if old is not None and built.model == old.model and built.changed != "session":
+            # the gallery/threshold may have changed since the build started (an enrollment, the slider)
+            built.local.gallery = old.local.gallery
+            built.local.threshold = old.local.threshold
+        self.built = built
+        s = self._session
+        if s is not None:
+            s.engine.swap(built.pipeline)
+            s.engine.mode = built.mode
+        if self._enroll is not None and old is not None and built.model != old.model:
+            self._enroll = None
+            self.enrollStatus.emit(
+                EnrollStatus(
+                    False,
+                    "enrollment cancelled: the recognizer model changed",
+                    0,
+                    0,
+                    0,
+                    0.0,
+                    0.0,
+                    False,
+                    "start again",
+                )
+            )
+        if old is not None and old.pipeline is not old.local and old.pipeline is not built.pipeline:
+            close = getattr(old.pipeline, "close", None)
+            if callable(close):
+                close()
+        mark = SwitchMark(
+            time.monotonic(),
+            built.label,
+            built.changed,
+            built.build_ms,
+            self.frames_processed - requested_at_frame,
+        )
+        self.switched.emit(mark)
+        return mark
+
+    def set_threshold(self, model: str, threshold: float) -> bool:
+        b = self.built
+        if b is None or b.model != model:
+            return False
+        b.local.threshold = float(threshold)
+        if b.local.gallery is not None:
+            b.local.gallery.threshold = float(threshold)
+        if b.pipeline is not b.local:
+            try:
+                b.pipeline.threshold = float(threshold)
+            except AttributeError:
+                pass
+        return True
+
+    def reload_gallery(self) -> int:
+        """Re-read the identities of the current model (after an enrollment, rename, remove, policy)."""
+        b = self.built
+        if b is None:
+            return 0
+        store = self._store_for(b.store_path)
+        b.local.gallery = store.gallery(b.model, b.local.threshold)
+        s = self._session
+        if s is not None:
+            s.engine.policies_changed()
+        return len(b.local.gallery)
+
+    def flush(self) -> str:
+        """Write the session's pending frame rows to the store; returns the session id."""
+        s = self._session
+        if s is None:
+            return ""
+        s.engine.flush()
+        return str(s.engine.session_id)
+
+    @property
+    def session_id(self) -> str:
+        s = self._session
+        return str(s.engine.session_id) if s is not None else ""
+
+    # ------------------------------------------------------------------ thread: enrollment
+    def _new_job(self, name: str, min_samples: int = 1, require_pose_spread: float = 0.0) -> Any:
+        from enroll.service import Enrollment
+
+        b = self.built
+        if b is None:
+            raise RuntimeError("the backends are not ready yet")
+        return Enrollment(
+            name.strip(),
+            b.local.detector,
+            b.local.recognizer,
+            self._store_for(b.store_path),
+            min_samples=min_samples,
+            require_pose_spread=require_pose_spread,
+        )
+
+    def enroll_start(
+        self,
+        name: str,
+        live: bool,
+        min_samples: int = 5,
+        require_pose_spread: float = 0.2,
+        every_s: float = 0.25,
+        max_samples: int = 15,
+    ) -> EnrollStatus:
+        job = self._new_job(name, min_samples if live else 1, require_pose_spread if live else 0.0)
+        self._enroll = _LiveEnroll(job, every_s, max_samples, capturing=live)
+        return self._status(True, "waiting for a frame" if live else "add photos")
+
+    def enroll_capture(self, on: bool) -> None:
+        if self._enroll is not None:
+            self._enroll.capturing = bool(on)
+
+    def _status(self, ok: bool, reason: str, crop: bytes | None = None) -> EnrollStatus:
+        e = self._enroll
+        assert e is not None
+        job = e.job
+        return EnrollStatus(
+            ok,
+            reason,
+            len(job.samples),
+            job.min_samples,
+            e.max_samples,
+            job.pose_spread,
+            job.require_pose_spread,
+            job.ready,
+            job.guidance(),
+            crop,
+        )
+
+    def _enroll_step(self, image: np.ndarray, s: _Session) -> None:
+        e = self._enroll
+        assert e is not None
+        now = time.monotonic()
+        if now < e.due:
+            return
+        e.due = now + e.every_s
+        if len(e.job.samples) >= e.max_samples:
+            e.capturing = False
+            self.enrollStatus.emit(self._status(False, f"{e.max_samples} samples taken; that is enough"))
+            return
+        n = len(e.job.samples)
+        check = e.job.add_image(image, f"live:{s.source.name}#{s.last_index}", live=True)
+        crop = e.job.samples[-1].crop_jpeg if len(e.job.samples) > n else None
+        if e.job.ready:
+            e.capturing = False
+        self.enrollStatus.emit(self._status(check.ok, check.reason, crop))
+
+    def enroll_photo(self, path: str) -> dict[str, Any]:
+        """Check one photo for the enrollment in progress: {"path", "ok", "reason", "quality"}."""
+        from core.errors import FaceGateError
+        from core.imageio import load_image
+
+        e = self._enroll
+        if e is None:
+            raise RuntimeError("no enrollment in progress")
+        try:
+            sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            n = len(e.job.samples)
+            check = e.job.add_image(load_image(path), str(path), image_sha256=sha)
+        except (FaceGateError, OSError) as err:
+            return {"path": path, "ok": False, "reason": str(err), "quality": 0.0}
+        crop = e.job.samples[-1].crop_jpeg if len(e.job.samples) > n else None
+        self.enrollStatus.emit(self._status(check.ok, check.reason, crop))
+        return {"path": path, "ok": check.ok, "reason": check.reason, "quality": check.quality}
+
+    def enroll_samples(self) -> dict[str, Any]:
+        """The samples taken so far (crop JPEGs, quality, source) and who they look like."""
+        e = self._enroll
+        if e is None:
+            return {"samples": [], "lookalike": None}
+        b = self.built
+        samples = [
+            {"crop": smp.crop_jpeg, "quality": smp.quality, "source": smp.source, "yaw": smp.yaw}
+            for smp in e.job.samples
+        ]
+        return {"samples": samples, "lookalike": e.job.lookalike(b.local.threshold if b else None)}
+
+    def enroll_drop(self, indices: list[int]) -> int:
+        e = self._enroll
+        if e is None:
+            return 0
+        drop = set(indices)
+        e.job.samples = [smp for i, smp in enumerate(e.job.samples) if i not in drop]
+        return len(e.job.samples)
+
+    def enroll_save(self, policy: str, schedule: str = "") -> tuple[str, int]:
+        e = self._enroll
+        if e is None:
+            raise RuntimeError("no enrollment in progress")
+        if not e.job.samples:
+            raise RuntimeError("no sample to save")
+        n = e.job.save(policy=policy, schedule=schedule)
+        self._enroll = None
+        self.reload_gallery()
+        return e.job.name, n
+
+    def enroll_cancel(self) -> None:
+        self._enroll = None
+
+    def enroll_face(
+        self, name: str, policy: str | None, crop_bgr: np.ndarray, source: str
+    ) -> tuple[bool, str, int]:
+        """Enroll ``name`` from one face crop (an access event's face: "this is not X, it is Y")."""
+        job = self._new_job(name)
+        check = job.add_image(crop_bgr, source)
+        if not check.ok:
+            return False, check.reason, 0
+        n = job.save(policy=policy)
+        self.reload_gallery()
+        return True, "ok", n
