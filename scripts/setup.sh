@@ -20,8 +20,12 @@ if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
   fi
 fi
 
-# System libraries the Qt GUI (PySide6) needs to start, even offscreen; OpenCV is the headless wheel.
-SYSTEM_PKGS="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0 libxcb-cursor0 libx11-xcb1"
+# System libraries the Qt GUI (PySide6) needs: offscreen (tests) and on an X11 desktop (Qt's xcb plugin).
+# OpenCV is the headless wheel and needs none.
+SYSTEM_PKGS="libegl1 libgl1 libfontconfig1 libfreetype6 libglib2.0-0 libdbus-1-3 libxkbcommon0 fonts-dejavu-core
+  libxkbcommon-x11-0 libx11-6 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
+  libxcb-randr0 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1
+  libxcb-xfixes0 libxcb-xkb1"
 if command -v dpkg-query >/dev/null; then
   missing=""
   for p in $SYSTEM_PKGS; do
