@@ -21,7 +21,7 @@ provision: setup
 	$(BIN)/python main.py models --provision
 
 bench: setup
-	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python main.py bench --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache
