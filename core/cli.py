@@ -447,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-file", help="file holding the bearer token")
     p.add_argument("--ca-cert", help="CA certificate to verify the endpoint's TLS certificate")
     p.add_argument("--jpeg-quality", type=int, default=85, help="cloud mode: JPEG quality of sent frames")
+    p.add_argument("--crop-format", choices=["raw", "jpeg"], default="raw",
+                   help="hybrid mode: send aligned crops raw (exact) or as JPEG (~10x fewer bytes)")
     p.add_argument("--fallback-after", type=float, default=1.0,
                    help="seconds of endpoint failure before processing locally (default 1.0)")
     p.add_argument("--quiet", action="store_true", help="no per-frame status line")
@@ -458,6 +460,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-file", help="file holding the bearer token")
     p.add_argument("--tls-cert", help="TLS certificate (PEM)")
     p.add_argument("--tls-key", help="TLS private key (PEM)")
+    limits = p.add_argument_group("limits (each also FACEGATE_SERVE_<NAME>; a request past one gets a 4xx)")
+    limits.add_argument("--max-body-mb", type=float, help="largest request body (default 16)")
+    limits.add_argument("--max-pixels", type=int, help="largest decoded image in px (default 4096*4096)")
+    limits.add_argument("--max-frames", type=int, help="images per frame-model request (default 8)")
+    limits.add_argument("--max-crops", type=int, help="crops per crops-model request (default 64)")
+    limits.add_argument("--read-timeout-s", type=float, help="time to receive a body (default 10)")
+    limits.add_argument("--infer-timeout-s", type=float, help="longest wait for a batch to run (default 30)")
+    limits.add_argument("--max-connections", type=int, help="open connections (default 32)")
+    limits.add_argument("--instances", type=int, help="worker threads per model (default 1)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", parents=[common], help="rerun the study: speed, memory, power per backend/mode")

@@ -44,6 +44,7 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
             pipe = remote_pipeline(
                 args.mode, pipe, endpoint=args.endpoint, token=_token(args), ca_cert=args.ca_cert,
                 jpeg_quality=args.jpeg_quality, fallback_after_s=args.fallback_after,
+                crop_format=getattr(args, "crop_format", None) or "raw",
             )
     except BaseException:
         source.close()
@@ -56,10 +57,15 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     t_start = time.perf_counter()
     interrupted = False
+    last_mode = args.mode
     try:
         for frame in source.iter_frames():
             result = engine.process(frame.image, frame.index, frame.timestamp, frame.capture_ms,
                                     dropped=source.grabber.dropped)
+            if result.mode != last_mode:  # cloud/hybrid fell back to local, or came back
+                line = f"mode: {result.mode} from frame {result.frame_index} ({getattr(pipe, 'status', '')})"
+                print(("\r" + line.ljust(118) + "\n") if tty else line, end="" if tty else "\n", flush=True)
+                last_mode = result.mode
             if show is not None:
                 show(frame.image, result)
             for ev in result.data["events"]:
@@ -83,6 +89,8 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         source.close()
         stats = engine.close()
+        if hasattr(pipe, "close"):  # a remote pipeline: stop its endpoint probe, close its connections
+            pipe.close()
         energy = _energy_line(sampler, stats.frames)
         sampler.close()
     elapsed = time.perf_counter() - t_start

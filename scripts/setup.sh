@@ -43,5 +43,5 @@ fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps face_recognition==1.3.0
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps face_recognition==1.3.0 nvidia-pytriton==0.7.0
 echo "set-up done: $VENV"

@@ -1,0 +1,169 @@
+"""Scale-out proof: hybrid mode against a real Triton Inference Server, unchanged.
+
+Triton 2.51 comes from ``nvidia-pytriton`` (runs on CPU) and serves ``facenet128_crops`` backed by
+FaceGate's recognizer with Triton's dynamic batcher (``python -m core.deploy.triton serve``). The
+client is the same ``main.py run --mode hybrid`` as against ``main.py serve``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.test_deploy import ROOT, Endpoint, _run, door, free_port  # noqa: F401 - door is a fixture
+
+
+@pytest.fixture(scope="module")
+def triton(tmp_path_factory):
+    from core.deploy.triton import pytriton_status
+
+    ok, why = pytriton_status()
+    if not ok:
+        pytest.skip(f"Triton cannot start here: {why}")
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "core.deploy.triton",
+        "serve",
+        "--http-port",
+        str(http),
+        "--grpc-port",
+        str(grpc),
+        "--metrics-port",
+        str(metrics),
+    ]
+    log_dir = tmp_path_factory.mktemp("triton")
+    try:
+        ep = Endpoint(command=cmd, token=None, log_dir=log_dir, ready=r"triton serving .* on (http://\S+)")
+    except AssertionError as err:
+        text = str(err)
+        if "exited with 3" in text:  # serve_crops raised BackendUnavailable: Triton cannot run here
+            reason = [line for line in text.splitlines() if line.startswith("error:")] or [text[-300:]]
+            pytest.skip(f"Triton cannot start here: {reason[-1]}")
+        raise
+    yield ep
+    ep.stop()
+
+
+def test_hybrid_mode_runs_unchanged_against_triton(door, triton, run_cli, tmp_path):  # noqa: F811
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(triton.url.split("://", 1)[1])
+    assert client.is_server_ready()
+    meta = client.get_model_metadata("facenet128_crops")
+    assert meta["platform"] == "python"  # Triton's Python backend, i.e. really Triton answering
+    assert meta["inputs"] == [{"name": "CROPS", "datatype": "UINT8", "shape": [-1, 160, 160, 3]}]
+    assert meta["outputs"] == [{"name": "EMBEDDINGS", "datatype": "FP32", "shape": [-1, 128]}]
+    assert client.get_model_config("facenet128_crops")["dynamic_batching"]
+    client.close()
+
+    db, video = door
+    local = _run(run_cli, db, video, tmp_path, "local")
+    hybrid = _run(run_cli, db, video, tmp_path, "hybrid", "--endpoint", triton.url, "--fallback-after", "20")
+    expected = [("", "unknown"), ("ben_afflek", "granted"), ("elton_john", "denied")]
+    assert local["events"] == hybrid["events"] == expected
+    assert {r["mode"] for r in hybrid["rows"]} == {"hybrid"}
+    assert [(r["faces"], r["known"]) for r in hybrid["rows"]] == [
+        (r["faces"], r["known"]) for r in local["rows"]
+    ]
+    sent = [r for r in hybrid["rows"] if int(r["bytes_up"]) > 0]
+    assert sent and all(int(r["bytes_up"]) >= 160 * 160 * 3 for r in sent)
+    net = [float(r["network_ms"]) for r in sent]
+    print(
+        f"\ntriton: hybrid sent crops on {len(sent)} of 105 frames, {sum(int(r['bytes_up']) for r in sent)} "
+        f"bytes up, network_ms per request {sum(net) / len(net):.1f}; {hybrid['fps']:.1f} FPS "
+        f"(local {local['fps']:.1f})"
+    )
+
+
+def test_the_cluster_model_repository_serves_every_mode_on_triton(door, run_cli, tmp_path):  # noqa: F811
+    """docs/triton.md's repository (python backend, dynamic batching) loads in the real tritonserver;
+    cloud and hybrid (raw and JPEG crops) run against it unchanged; a bad request fails alone."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    from core.deploy.client import remote_pipeline
+    from core.deploy.triton import pytriton_status, start_tritonserver, write_model_repository
+    from core.errors import BackendUnavailable
+
+    ok, why = pytriton_status()
+    if not ok:
+        pytest.skip(f"Triton cannot start here: {why}")
+    repo = tmp_path / "repo"
+    write_model_repository(repo)
+    http = free_port()
+    log = tmp_path / "tritonserver.log"
+    try:
+        proc = start_tritonserver(repo, http_port=http, grpc_port=free_port(), log_path=log)
+    except BackendUnavailable as err:
+        pytest.skip(f"Triton cannot start here: {err}")
+    url = f"http://127.0.0.1:{http}"
+    try:
+        end = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, (
+                f"tritonserver exited with {proc.returncode}: {log.read_text()[-3000:]}"
+            )
+            assert time.monotonic() < end, f"tritonserver not ready: {log.read_text()[-3000:]}"
+            try:
+                with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.5)
+        db, video = door
+        expected = [("ben_afflek", "granted"), ("elton_john", "denied")]
+        for mode in ("cloud", "hybrid"):
+            r = _run(run_cli, db, video, tmp_path, mode, "--endpoint", url, "--fallback-after", "30")
+            assert {x["mode"] for x in r["rows"]} == {mode}, mode
+            assert [e for e in r["events"] if e[0]] == expected, (mode, r["events"])
+        # JPEG crops, through the engine (the CLI has no flag for them)
+        from core.engine import Engine
+        from core.pipeline import Pipeline
+        from core.registry import create_detector, create_recognizer
+        from db.store import Store
+
+        store = Store(db)
+        det, rec = create_detector(), create_recognizer()
+        local = Pipeline(det, rec, store.gallery(rec.model, rec.default_threshold))
+        pipe = remote_pipeline("hybrid", local, endpoint=url, fallback_after_s=30, crop_format="jpeg")
+        engine = Engine(pipe, store=store, record=False)
+        import cv2
+
+        cap = cv2.VideoCapture(str(video))
+        modes = []
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            modes.append(engine.process(frame).mode)
+        stats = engine.close()
+        pipe.close()
+        assert set(modes) == {"hybrid"}
+        assert sorted((e.identity, e.decision) for e in stats.events if e.identity) == expected
+        # a bad request (a JPEG crop of the wrong size) fails alone, with FaceGate's message
+        import numpy as np
+        import tritonclient.http as httpclient
+        from tritonclient.utils import InferenceServerException
+
+        client = httpclient.InferenceServerClient(url.split("://", 1)[1])
+        jpeg = cv2.imencode(".jpg", np.zeros((100, 100, 3), np.uint8))[1].tobytes()
+        inp = httpclient.InferInput("CROPS_JPEG", [1, 1], "BYTES")
+        inp.set_data_from_numpy(np.array([[jpeg]], dtype=np.object_))
+        with pytest.raises(InferenceServerException) as err:
+            client.infer("facenet128_crops_jpeg", [inp])
+        assert "must be 160x160 px" in str(err.value)
+        client.close()
+        with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except Exception:  # noqa: BLE001 - still running: make sure it goes
+            proc.kill()
+            proc.wait(timeout=10)
