@@ -26,7 +26,9 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     print(f"{machine()}\ngallery of {args.size} embeddings, 1000 identities; median of {args.repeat} runs")
-    print(f"{'dim':>4} {'combine':>8} {'1 face ms':>10} {'8 faces ms/face':>16} {'naive loop ms':>14} {'speed-up':>9}")
+    print(
+        f"{'dim':>4} {'combine':>8} {'1 face ms':>10} {'8 faces ms/face':>16} {'naive loop ms':>14} {'speed-up':>9}"
+    )
     for dim in (128, 512):
         emb = rng.standard_normal((args.size, dim)).astype(np.float32)
         emb /= np.linalg.norm(emb, axis=1, keepdims=True)
@@ -45,8 +47,12 @@ def main() -> None:
             eight = median_ms(lambda: g.match(q8), args.repeat) / 8
             if combine == "nearest":
                 mat = g._matrix
-                naive = median_ms(lambda: min(range(0, mat.shape[0], 1),
-                                              key=lambda j: float(np.sum((mat[j] - q1[0]) ** 2))), 1)
+                naive = median_ms(
+                    lambda: min(
+                        range(0, mat.shape[0], 1), key=lambda j: float(np.sum((mat[j] - q1[0]) ** 2))
+                    ),
+                    1,
+                )
             print(f"{dim:>4} {combine:>8} {one:>10.2f} {eight:>16.2f} {naive:>14.0f} {naive / one:>8.0f}x")
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine, median_ms  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 RES = {480: (854, 480), 720: (1280, 720), 1080: (1920, 1080)}
@@ -56,7 +56,13 @@ def main() -> None:
     resolutions = [int(r) for r in args.resolutions.split(",")]
 
     from core.pipeline import Pipeline
-    from core.registry import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER, backends, create_detector, create_recognizer
+    from core.registry import (
+        DEFAULT_DETECTOR,
+        DEFAULT_RECOGNIZER,
+        backends,
+        create_detector,
+        create_recognizer,
+    )
 
     infos = [b for b in backends() if b.available]
     skipped = [b for b in backends() if not b.available]
@@ -65,7 +71,9 @@ def main() -> None:
     if args.quick:
         det_keys = [DEFAULT_DETECTOR]
         rec_keys = [DEFAULT_RECOGNIZER, "facenet128:tensorflow"]
-    print(f"# FaceGate pipeline benchmark\n\nMachine: {machine()}. Median of {args.repeat} runs after warm-up.\n")
+    print(
+        f"# FaceGate pipeline benchmark\n\nMachine: {machine()}. Median of {args.repeat} runs after warm-up.\n"
+    )
     for b in skipped:
         print(f"- skipped {b.key}: {b.reason}")
     frames = {r: scene(*RES[r]) for r in resolutions}
@@ -113,19 +121,34 @@ def main() -> None:
     print("|---|" + "---|" * (len(resolutions) + 1))
     from core.gallery import Gallery
 
-    default = Pipeline(ref, recognizers.get(DEFAULT_RECOGNIZER) or create_recognizer(DEFAULT_RECOGNIZER),
-                       Gallery("facenet128", 1.0))
+    default = Pipeline(
+        ref,
+        recognizers.get(DEFAULT_RECOGNIZER) or create_recognizer(DEFAULT_RECOGNIZER),
+        Gallery("facenet128", 1.0),
+    )
     tf_rec = recognizers.get("facenet128:tensorflow") or create_recognizer("facenet128:tensorflow")
 
     def paper(frame: np.ndarray) -> None:
         from core.types import Face
 
         out = paper_mtcnn.detect_faces(frame[:, :, ::-1].copy())
-        faces = [Face(box=np.array([d["box"][0], d["box"][1], d["box"][0] + d["box"][2],
-                                    d["box"][1] + d["box"][3]], np.float32), score=d["confidence"],
-                      landmarks=np.array([d["keypoints"][k] for k in
-                                          ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")],
-                                         np.float32)) for d in out]
+        faces = [
+            Face(
+                box=np.array(
+                    [d["box"][0], d["box"][1], d["box"][0] + d["box"][2], d["box"][1] + d["box"][3]],
+                    np.float32,
+                ),
+                score=d["confidence"],
+                landmarks=np.array(
+                    [
+                        d["keypoints"][k]
+                        for k in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+                    ],
+                    np.float32,
+                ),
+            )
+            for d in out
+        ]
         tf_rec.embed(frame, faces)
 
     ours, base = [], []
@@ -133,10 +156,18 @@ def main() -> None:
         ours.append(median_ms(lambda: default.process(frames[r]), args.repeat))
         base.append(median_ms(lambda: paper(frames[r]), max(3, args.repeat // 3), warmup=1))
     fmt = lambda ms: f"{ms:.0f} ms ({1000 / ms:.1f} FPS)"  # noqa: E731
-    print(f"| FaceGate default ({DEFAULT_DETECTOR} + {DEFAULT_RECOGNIZER}) | "
-          + " | ".join(fmt(m) for m in ours) + " | "
-          + ", ".join(f"{r}p {b / o:.1f}x" for r, o, b in zip(resolutions, ours, base)) + " |")
-    print("| paper TF/TF (`mtcnn` package + Keras FaceNet on TF) | " + " | ".join(fmt(m) for m in base) + " | 1.0x |")
+    print(
+        f"| FaceGate default ({DEFAULT_DETECTOR} + {DEFAULT_RECOGNIZER}) | "
+        + " | ".join(fmt(m) for m in ours)
+        + " | "
+        + ", ".join(f"{r}p {b / o:.1f}x" for r, o, b in zip(resolutions, ours, base))
+        + " |"
+    )
+    print(
+        "| paper TF/TF (`mtcnn` package + Keras FaceNet on TF) | "
+        + " | ".join(fmt(m) for m in base)
+        + " | 1.0x |"
+    )
 
 
 if __name__ == "__main__":

@@ -65,8 +65,14 @@ def run(video: Path, track: bool, detector: str, recognizer: str, store) -> dict
     wall = time.perf_counter() - t0
     src.close()
     stats = engine.close()
-    return {"frames": stats.frames, "fps": stats.frames / wall, "median_ms": statistics.median(totals),
-            "faces": stats.faces, "recognized": stats.recognized, "events": len(stats.events)}
+    return {
+        "frames": stats.frames,
+        "fps": stats.frames / wall,
+        "median_ms": statistics.median(totals),
+        "faces": stats.faces,
+        "recognized": stats.recognized,
+        "events": len(stats.events),
+    }
 
 
 def main() -> None:
@@ -92,17 +98,23 @@ def main() -> None:
             for p in photos.people("train")[name]:
                 job.add_image(load_image(p), str(p))
             job.save()
-        print(f"720p video, {args.frames} frames, 3 people; {args.detector} + {args.recognizer}; "
-              f"{os.cpu_count()} cores\n")
+        print(
+            f"720p video, {args.frames} frames, 3 people; {args.detector} + {args.recognizer}; "
+            f"{os.cpu_count()} cores\n"
+        )
         print("| run | FPS | median ms/frame | faces | recognised | events |")
         print("|---|---|---|---|---|---|")
         res = {}
         for track in (True, False):
             r = res[track] = run(video, track, args.detector, args.recognizer, store)
             label = "with tracking" if track else "recognise every face every frame"
-            print(f"| {label} | {r['fps']:.1f} | {r['median_ms']:.1f} | {r['faces']} | {r['recognized']} | {r['events']} |")
+            print(
+                f"| {label} | {r['fps']:.1f} | {r['median_ms']:.1f} | {r['faces']} | {r['recognized']} | {r['events']} |"
+            )
         saved = 1 - res[True]["recognized"] / max(1, res[False]["recognized"])
-        print(f"\ntracking recognised {saved:.0%} fewer faces and ran {res[True]['fps'] / res[False]['fps']:.1f}x faster")
+        print(
+            f"\ntracking recognised {saved:.0%} fewer faces and ran {res[True]['fps'] / res[False]['fps']:.1f}x faster"
+        )
 
 
 if __name__ == "__main__":

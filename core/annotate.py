@@ -32,8 +32,11 @@ class Annotator:
         fs = self.font_scale * scale
         th = max(1, int(round(self.thickness * scale)))
         for f in result.faces:
-            decision = f.decision if f.decision in COLOURS else ("unknown" if f.identity is None and
-                                                                  f.embedding is not None else None)
+            decision = (
+                f.decision
+                if f.decision in COLOURS
+                else ("unknown" if f.identity is None and f.embedding is not None else None)
+            )
             colour = COLOURS.get(decision, COLOURS[None])
             x1, y1, x2, y2 = (int(round(v)) for v in f.box)
             cv2.rectangle(out, (x1, y1), (x2, y2), colour, th)

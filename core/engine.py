@@ -54,13 +54,18 @@ class Engine:
         self.source_name = source_name
         self.mode = mode
         self.sampler = sampler
-        self.tracker = tracker if tracker is not None else (Tracker(policy_of=self._policy_of) if track else None)
+        self.tracker = (
+            tracker if tracker is not None else (Tracker(policy_of=self._policy_of) if track else None)
+        )
         self.fps = FPSMonitor()
         self.stats = EngineStats()
         self.session_id = ""
         if store is not None and record:
             self.session_id = store.start_session(
-                source_name, mode, getattr(pipeline.detector, "key", ""), getattr(pipeline.recognizer, "key", "")
+                source_name,
+                mode,
+                getattr(pipeline.detector, "key", ""),
+                getattr(pipeline.recognizer, "key", ""),
             )
         self.session_label = self.session_id or time.strftime("%Y%m%d-%H%M%S")
         self._frame_sink = CSVSink(frames_csv, FRAME_COLUMNS).open() if frames_csv else None
@@ -105,7 +110,7 @@ class Engine:
             old.close()
         if self.tracker is not None and getattr(pipeline.recognizer, "model", None) != old_model:
             for t in self.tracker.tracks:
-                t.last_observed_frame = -10**9
+                t.last_observed_frame = -(10**9)
 
     def process(
         self,
@@ -139,8 +144,12 @@ class Engine:
             if f.decision is None:
                 f.decision = self._decision(f.identity) if (self.tracker is None or f.identity) else None
         t3 = time.perf_counter()
-        timings = {"detect_ms": (t1 - t0) * 1e3, "embed_ms": (t2 - t1) * 1e3, "match_ms": (t3 - t2) * 1e3,
-                   "total_ms": (t3 - t0) * 1e3}
+        timings = {
+            "detect_ms": (t1 - t0) * 1e3,
+            "embed_ms": (t2 - t1) * 1e3,
+            "match_ms": (t3 - t2) * 1e3,
+            "total_ms": (t3 - t0) * 1e3,
+        }
         if capture_ms is not None:
             timings["capture_ms"] = capture_ms
         # remote pipelines (cloud / hybrid) report what crossed the network and the mode really used
@@ -149,8 +158,14 @@ class Engine:
             timings["network_ms"] = float(remote["network_ms"])
         h, w = image.shape[:2]
         result = FrameResult(
-            faces=faces, width=w, height=h, frame_index=index, timestamp=ts, timings_ms=timings,
-            detector=getattr(pipe.detector, "key", ""), recognizer=getattr(pipe.recognizer, "key", ""),
+            faces=faces,
+            width=w,
+            height=h,
+            frame_index=index,
+            timestamp=ts,
+            timings_ms=timings,
+            detector=getattr(pipe.detector, "key", ""),
+            recognizer=getattr(pipe.recognizer, "key", ""),
             mode=str(remote.get("mode") or getattr(pipe, "mode", None) or self.mode),
         )
         for key in ("bytes_up", "bytes_down"):
@@ -186,14 +201,26 @@ class Engine:
             self._write_event(ev)
 
     def _write_event(self, ev: AccessEvent) -> None:
-        row = {"timestamp": iso_utc(ev.timestamp), "session": self.session_label, "track": ev.track_id,
-               "identity": ev.identity or "", "distance": "" if ev.distance is None else round(float(ev.distance), 4),
-               "decision": ev.decision}
+        row = {
+            "timestamp": iso_utc(ev.timestamp),
+            "session": self.session_label,
+            "track": ev.track_id,
+            "identity": ev.identity or "",
+            "distance": "" if ev.distance is None else round(float(ev.distance), 4),
+            "decision": ev.decision,
+        }
         if self._event_sink is not None:
             self._event_sink.write(row)
         if self.session_id and self.store is not None:
-            self.store.add_event(self.session_id, row["timestamp"], ev.track_id, ev.identity, ev.distance,
-                                 ev.decision, thumbnail=self._thumbs.pop(ev.track_id, None))
+            self.store.add_event(
+                self.session_id,
+                row["timestamp"],
+                ev.track_id,
+                ev.identity,
+                ev.distance,
+                ev.decision,
+                thumbnail=self._thumbs.pop(ev.track_id, None),
+            )
         if self.tracker is not None:  # forget thumbnails of tracks that have ended
             live = {t.track_id for t in self.tracker.tracks}
             for tid in [t for t in self._thumbs if t not in live]:
@@ -233,6 +260,7 @@ def _thumbnail(image: np.ndarray, box: np.ndarray, side: int = 96) -> bytes:
     if crop.size == 0:
         return b""
     s = side / max(crop.shape[:2])
-    crop = cv2.resize(crop, (max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))),
-                      interpolation=cv2.INTER_AREA)
+    crop = cv2.resize(
+        crop, (max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))), interpolation=cv2.INTER_AREA
+    )
     return cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()

@@ -77,7 +77,9 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     try:
         nbytes = p.stat().st_size
         if nbytes > MAX_FILE_BYTES:
-            raise ImageError(f"{path}: file too large ({nbytes / 1e6:.0f} MB, limit {MAX_FILE_BYTES / 1e6:.0f} MB)")
+            raise ImageError(
+                f"{path}: file too large ({nbytes / 1e6:.0f} MB, limit {MAX_FILE_BYTES / 1e6:.0f} MB)"
+            )
         data = p.read_bytes()
     except OSError as err:
         raise ImageError(f"{path}: cannot read ({err.strerror or err})") from None

@@ -191,7 +191,7 @@ def extract_tree(package: str, prefix: str, dest: Path, sdist: bool = True) -> P
         for info in tf:
             rel = info.name.split("/", 1)[-1]
             if info.isfile() and rel.startswith(prefix):
-                out = dest / rel[len(prefix):]
+                out = dest / rel[len(prefix) :]
                 out.parent.mkdir(parents=True, exist_ok=True)
                 src = tf.extractfile(info)
                 assert src is not None

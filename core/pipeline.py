@@ -47,7 +47,9 @@ class Pipeline:
             f.distance = m.distance
             f.data["candidate"] = m.candidate
 
-    def process(self, image_bgr: np.ndarray, frame_index: int = 0, timestamp: float | None = None) -> FrameResult:
+    def process(
+        self, image_bgr: np.ndarray, frame_index: int = 0, timestamp: float | None = None
+    ) -> FrameResult:
         t0 = time.perf_counter()
         faces = self.detect(image_bgr)
         t1 = time.perf_counter()

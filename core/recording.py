@@ -283,7 +283,9 @@ class FPSMonitor:
         return len(self._stamps)
 
 
-def export_session(store: Any, session_id: str, frames_csv: str | Path, events_csv: str | Path) -> tuple[int, int]:
+def export_session(
+    store: Any, session_id: str, frames_csv: str | Path, events_csv: str | Path
+) -> tuple[int, int]:
     """Write a stored session's frame rows and events to CSV; returns (frames, events) written."""
     frames = store.session_frames(session_id)
     events = store.events(session_id)

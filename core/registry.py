@@ -14,7 +14,10 @@ from typing import Any
 from core.errors import BackendUnavailable
 
 DETECTOR_MODULES = {"mtcnn": "core.detectors.mtcnn", "blazeface": "core.detectors.blazeface"}
-RECOGNIZER_MODULES = {"facenet128": "core.recognizers.facenet128", "facenet512": "core.recognizers.facenet512"}
+RECOGNIZER_MODULES = {
+    "facenet128": "core.recognizers.facenet128",
+    "facenet512": "core.recognizers.facenet512",
+}
 
 DEFAULT_DETECTOR = "mtcnn:onnxruntime"
 DEFAULT_RECOGNIZER = "facenet128:onnxruntime"
@@ -81,9 +84,7 @@ def parse_key(key: str, kind: str) -> tuple[str, str]:
     if not sep:
         runtime = next(iter(fam.RUNTIMES))
     if runtime not in fam.RUNTIMES:
-        raise BackendUnavailable(
-            f"unknown runtime {runtime!r} for {model}; have {', '.join(fam.RUNTIMES)}"
-        )
+        raise BackendUnavailable(f"unknown runtime {runtime!r} for {model}; have {', '.join(fam.RUNTIMES)}")
     return model, runtime
 
 

@@ -34,24 +34,40 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
             store = ctx.store
             compute_missing_embeddings(store, ctx.recognizer)
             for name in store.people_without(ctx.recognizer.model):
-                print(f"warning: {name} has no {ctx.recognizer.model} embedding and no stored face crop; "
-                      "re-enroll them to recognise them with this recognizer", file=sys.stderr)
+                print(
+                    f"warning: {name} has no {ctx.recognizer.model} embedding and no stored face crop; "
+                    "re-enroll them to recognise them with this recognizer",
+                    file=sys.stderr,
+                )
         gallery = store.gallery(ctx.recognizer.model, ctx.threshold)
         pipe = Pipeline(ctx.video_detector, ctx.recognizer, gallery, threshold=ctx.threshold)
         if args.mode != "local":
             from core.deploy.client import remote_pipeline
 
             pipe = remote_pipeline(
-                args.mode, pipe, endpoint=args.endpoint, token=_token(args), ca_cert=args.ca_cert,
-                jpeg_quality=args.jpeg_quality, fallback_after_s=args.fallback_after,
+                args.mode,
+                pipe,
+                endpoint=args.endpoint,
+                token=_token(args),
+                ca_cert=args.ca_cert,
+                jpeg_quality=args.jpeg_quality,
+                fallback_after_s=args.fallback_after,
                 crop_format=getattr(args, "crop_format", None) or "raw",
             )
     except BaseException:
         source.close()
         raise
     sampler = Sampler().start()
-    engine = Engine(pipe, store, source_name=source.name, mode=args.mode, track=not args.no_track,
-                    frames_csv=args.export, events_csv=args.events, sampler=sampler)
+    engine = Engine(
+        pipe,
+        store,
+        source_name=source.name,
+        mode=args.mode,
+        track=not args.no_track,
+        frames_csv=args.export,
+        events_csv=args.events,
+        sampler=sampler,
+    )
     show = _Shower() if args.show else None
     tty = sys.stdout.isatty()
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -60,8 +76,9 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
     last_mode = args.mode
     try:
         for frame in source.iter_frames():
-            result = engine.process(frame.image, frame.index, frame.timestamp, frame.capture_ms,
-                                    dropped=source.grabber.dropped)
+            result = engine.process(
+                frame.image, frame.index, frame.timestamp, frame.capture_ms, dropped=source.grabber.dropped
+            )
             if result.mode != last_mode:  # cloud/hybrid fell back to local, or came back
                 line = f"mode: {result.mode} from frame {result.frame_index} ({getattr(pipe, 'status', '')})"
                 print(("\r" + line.ljust(118) + "\n") if tty else line, end="" if tty else "\n", flush=True)
@@ -77,9 +94,11 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
                 t = result.timings_ms
                 names = ", ".join(sorted({f.identity for f in result.faces if f.identity})) or "-"
                 fps = engine.fps.fps() or 0.0
-                line = (f"frame {engine.stats.frames:5d}  {fps:5.1f} FPS  faces {len(result.faces)} "
-                        f"[{names}]  detect {t['detect_ms']:.0f} ms  embed {t['embed_ms']:.0f} ms "
-                        f"({result.data['recognized']} recognised)  dropped {source.grabber.dropped}  {source.status}")
+                line = (
+                    f"frame {engine.stats.frames:5d}  {fps:5.1f} FPS  faces {len(result.faces)} "
+                    f"[{names}]  detect {t['detect_ms']:.0f} ms  embed {t['embed_ms']:.0f} ms "
+                    f"({result.data['recognized']} recognised)  dropped {source.grabber.dropped}  {source.status}"
+                )
                 print(("\r" + line[:118].ljust(118)) if tty else line, end="" if tty else "\n", flush=True)
             if args.frames and engine.stats.frames >= args.frames:
                 break
@@ -98,9 +117,11 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
         print()
     fps = stats.frames / elapsed if elapsed > 0 else 0.0
     saved = 1 - stats.recognized / stats.faces if stats.faces else 0.0
-    print(f"{'interrupted: ' if interrupted else ''}processed {stats.frames} frames from {source.name} in "
-          f"{elapsed:.1f} s ({fps:.1f} FPS) with {pipe.detector.key} + {pipe.recognizer.key}; "
-          f"recognised {stats.recognized} of {stats.faces} faces (tracking saved {saved:.0%})")
+    print(
+        f"{'interrupted: ' if interrupted else ''}processed {stats.frames} frames from {source.name} in "
+        f"{elapsed:.1f} s ({fps:.1f} FPS) with {pipe.detector.key} + {pipe.recognizer.key}; "
+        f"recognised {stats.recognized} of {stats.faces} faces (tracking saved {saved:.0%})"
+    )
     for name, frames in sorted(stats.seen.items(), key=lambda kv: -kv[1]):
         print(f"saw {name} ({store.policy(name) or 'removed'}) in {frames} frames")
     print(energy)
@@ -137,8 +158,10 @@ def _energy_line(sampler: Any, frames: int) -> str:
         joules = sampler.energy_j(history[0].t, history[-1].t)
         if joules is not None:
             span = history[-1].t - history[0].t
-            return (f"power: {joules / span:.1f} W average ({history[-1].power_source}), "
-                    f"{joules / frames:.3f} J per frame")
+            return (
+                f"power: {joules / span:.1f} W average ({history[-1].power_source}), "
+                f"{joules / frames:.3f} J per frame"
+            )
     reasons = [f"{s.name}: {s.reason}" for s in sampler.status() if not s.available and s.name != "process"]
     return "power: no sensor (" + "; ".join(reasons) + ")"
 
@@ -162,5 +185,8 @@ class _Shower:
             cv2.waitKey(1)
         except cv2.error:
             self.ok = False
-            print("note: --show needs an OpenCV build with a GUI (this one is headless); "
-                  "the desktop app `python main.py` shows the video", file=sys.stderr)
+            print(
+                "note: --show needs an OpenCV build with a GUI (this one is headless); "
+                "the desktop app `python main.py` shows the video",
+                file=sys.stderr,
+            )

@@ -76,7 +76,7 @@ _RULE = re.compile(r"^\s*([a-z]{3})(?:-([a-z]{3}))?\s+(\d{1,2}):(\d{2})-(\d{1,2}
 
 
 def _parse_schedule(schedule: str) -> list[tuple[set[int], int, int]]:
-    """"mon-fri 08:00-18:00; sat 09:00-12:00" -> [(weekdays, start minute, end minute), ...]."""
+    """ "mon-fri 08:00-18:00; sat 09:00-12:00" -> [(weekdays, start minute, end minute), ...]."""
     rules = []
     for part in filter(None, (p.strip() for p in schedule.lower().split(";"))):
         m = _RULE.match(part)
@@ -94,7 +94,9 @@ def _parse_schedule(schedule: str) -> list[tuple[set[int], int, int]]:
 
 def schedule_allows(schedule: str, when: _dt.datetime) -> bool:
     minute = when.hour * 60 + when.minute
-    return any(when.weekday() in days and start <= minute < end for days, start, end in _parse_schedule(schedule))
+    return any(
+        when.weekday() in days and start <= minute < end for days, start, end in _parse_schedule(schedule)
+    )
 
 
 def check_policy(policy: str, schedule: str = "") -> None:
@@ -170,8 +172,15 @@ class Store:
                FROM identities i ORDER BY i.name"""
         ).fetchall()
         return [
-            {"name": r[0], "policy": r[1], "created": r[2], "notes": r[3], "schedule": r[4], "samples": r[5],
-             "models": sorted((r[6] or "").split(",")) if r[6] else []}
+            {
+                "name": r[0],
+                "policy": r[1],
+                "created": r[2],
+                "notes": r[3],
+                "schedule": r[4],
+                "samples": r[5],
+                "models": sorted((r[6] or "").split(",")) if r[6] else [],
+            }
             for r in rows
         ]
 
@@ -227,7 +236,9 @@ class Store:
                 )
                 ident = int(cur.lastrowid)
             elif policy is not None:
-                self.db.execute("UPDATE identities SET policy = ?, schedule = ? WHERE id = ?", [policy, schedule, ident])
+                self.db.execute(
+                    "UPDATE identities SET policy = ?, schedule = ? WHERE id = ?", [policy, schedule, ident]
+                )
             for vec, sha, q, crop, g in zip(emb, hashes, quals, crop_list, geo):
                 cur = self.db.execute(
                     """INSERT INTO samples(identity_id, image_sha256, crop, crop_face, quality, created)
@@ -251,8 +262,10 @@ class Store:
                ORDER BY s.id""",
             [model],
         ).fetchall()
-        return [{"sample_id": r[0], "name": r[1], "crop": r[2], "face": json.loads(r[3]) if r[3] else None}
-                for r in rows]
+        return [
+            {"sample_id": r[0], "name": r[1], "crop": r[2], "face": json.loads(r[3]) if r[3] else None}
+            for r in rows
+        ]
 
     def samples(self, name: str) -> list[dict[str, Any]]:
         """A person's stored samples: JPEG face crop, quality, created (oldest first)."""
@@ -317,10 +330,12 @@ class Store:
         if self.identity_id(name) is None:
             raise StoreError(f"no enrolled person named {name!r}")
         with self.transaction():
-            self.db.execute("UPDATE identities SET policy = ?, schedule = ? WHERE name = ?", [policy, schedule, name])
+            self.db.execute(
+                "UPDATE identities SET policy = ?, schedule = ? WHERE name = ?", [policy, schedule, name]
+            )
 
     def decision_for(self, name: str | None, when: _dt.datetime | None = None) -> str:
-        """"granted" / "denied" for an enrolled person at ``when`` (local time), "unknown" otherwise."""
+        """ "granted" / "denied" for an enrolled person at ``when`` (local time), "unknown" otherwise."""
         if name is None:
             return "unknown"
         row = self.db.execute("SELECT policy, schedule FROM identities WHERE name = ?", [name]).fetchone()
@@ -358,7 +373,9 @@ class Store:
         return gal
 
     # ------------------------------------------------------------------ sessions and events
-    def start_session(self, source: str = "", mode: str = "local", detector: str = "", recognizer: str = "") -> str:
+    def start_session(
+        self, source: str = "", mode: str = "local", detector: str = "", recognizer: str = ""
+    ) -> str:
         import secrets
 
         sid = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
@@ -428,7 +445,14 @@ class Store:
             args.append(session_id)
         cur = self.db.execute(sql + " ORDER BY id", args)
         return [
-            {"timestamp": r[0], "session": r[1], "track": r[2], "identity": r[3], "distance": r[4], "decision": r[5]}
+            {
+                "timestamp": r[0],
+                "session": r[1],
+                "track": r[2],
+                "identity": r[3],
+                "distance": r[4],
+                "decision": r[5],
+            }
             for r in cur.fetchall()
         ]
 

@@ -36,7 +36,9 @@ def check_sample(image_bgr: np.ndarray, faces: list[Face], min_face_px: int = MI
     if not usable:
         face = max(faces, key=lambda f: f.area)
         side = min(face.width, face.height)
-        return SampleCheck(False, f"face too small ({side:.0f} px, need {min_face_px} px); come closer", face=face)
+        return SampleCheck(
+            False, f"face too small ({side:.0f} px, need {min_face_px} px); come closer", face=face
+        )
     face = usable[0]
     side = min(face.width, face.height)
     x1, y1, x2, y2 = (int(round(v)) for v in face.box)

@@ -45,8 +45,9 @@ class Enrollment:
     require_pose_spread: float = 0.0  # e.g. 0.25: live enrollment wants the head turned a little
     samples: list[Sample] = field(default_factory=list)
 
-    def add_image(self, image_bgr: np.ndarray, source: str = "", image_sha256: str | None = None,
-                  live: bool = False) -> SampleCheck:
+    def add_image(
+        self, image_bgr: np.ndarray, source: str = "", image_sha256: str | None = None, live: bool = False
+    ) -> SampleCheck:
         """Check one photo/frame; accepted samples are kept (not stored until :meth:`save`)."""
         sha = image_sha256 or hashlib.sha256(np.ascontiguousarray(image_bgr).tobytes()).hexdigest()
         if sha in {s.image_sha256 for s in self.samples} or sha in self.store.sample_hashes(
@@ -62,7 +63,9 @@ class Enrollment:
         if live and self.samples:
             nearest = min(float(np.linalg.norm(emb - s.embedding)) for s in self.samples)
             if nearest < MIN_SAMPLE_DISTANCE:
-                return SampleCheck(False, "too similar to a sample already taken; turn your head a little", face=face)
+                return SampleCheck(
+                    False, "too similar to a sample already taken; turn your head a little", face=face
+                )
         crop, crop_face = face_crop(image_bgr, face)
         self.samples.append(Sample(source, emb, check.quality, sha, crop, crop_face, yaw_proxy(face)))
         return check
@@ -80,7 +83,11 @@ class Enrollment:
         """What the person should do next (live enrollment)."""
         if len(self.samples) >= self.min_samples and self.pose_spread < self.require_pose_spread:
             yaws = [s.yaw for s in self.samples if s.yaw is not None]
-            return "turn your head slightly left" if yaws and np.mean(yaws) > 0 else "turn your head slightly right"
+            return (
+                "turn your head slightly left"
+                if yaws and np.mean(yaws) > 0
+                else "turn your head slightly right"
+            )
         if self.ready:
             return "done"
         return f"look at the camera ({len(self.samples)}/{self.min_samples} samples)"
@@ -141,7 +148,9 @@ def face_crop(image_bgr: np.ndarray, face: Face) -> tuple[bytes, dict[str, Any]]
     crop = src[y0 + pad : y1 + pad, x0 + pad : x1 + pad]
     scale = min(1.0, CROP_MAX_PX / max(crop.shape[:2]))
     if scale < 1.0:
-        crop = cv2.resize(crop, (int(crop.shape[1] * scale), int(crop.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        crop = cv2.resize(
+            crop, (int(crop.shape[1] * scale), int(crop.shape[0] * scale)), interpolation=cv2.INTER_AREA
+        )
     ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 92])
     box = ((np.asarray(face.box, np.float32) - [x0, y0, x0, y0]) * scale).tolist()
     lms = None
@@ -161,7 +170,10 @@ def compute_missing_embeddings(store: Any, recognizer: Any) -> int:
         if img is None or not t["face"]:
             continue
         geo = t["face"]
-        face = Face(box=np.asarray(geo["box"], np.float32), score=1.0,
-                    landmarks=None if geo.get("landmarks") is None else np.asarray(geo["landmarks"], np.float32))
+        face = Face(
+            box=np.asarray(geo["box"], np.float32),
+            score=1.0,
+            landmarks=None if geo.get("landmarks") is None else np.asarray(geo["landmarks"], np.float32),
+        )
         items.append((t["sample_id"], recognizer.embed(img, [face])[0]))
     return store.add_sample_embeddings(recognizer.model, items)

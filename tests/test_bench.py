@@ -14,8 +14,19 @@ from core import bench
 from core.recording import FRAME_COLUMNS
 from core.registry import BackendInfo
 
-DEFAULTS = dict(quick=False, out="bench-out", runs=1, frames=0, resolutions="480,720,1080", backends="",
-                modes="local,cloud,hybrid", video=None, endpoint=None, token=None, no_baselines=True)
+DEFAULTS = dict(
+    quick=False,
+    out="bench-out",
+    runs=1,
+    frames=0,
+    resolutions="480,720,1080",
+    backends="",
+    modes="local,cloud,hybrid",
+    video=None,
+    endpoint=None,
+    token=None,
+    no_baselines=True,
+)
 
 
 def _args(**kw) -> argparse.Namespace:
@@ -27,16 +38,23 @@ def _infos() -> list[BackendInfo]:
         model, _, rt = key.partition(":")
         return BackendInfo(key, kind, model, rt, ok, None if ok else f"{rt}: module not found")
 
-    return [b("mtcnn:onnxruntime", "detector"), b("mtcnn:tensorflow", "detector"),
-            b("mtcnn:tensorrt", "detector", False), b("blazeface:tflite", "detector"),
-            b("facenet128:tensorflow", "recognizer"), b("facenet128:onnxruntime", "recognizer"),
-            b("facenet128:tflite-int8", "recognizer"), b("facenet128:tensorrt", "recognizer", False),
-            b("facenet512:onnxruntime", "recognizer")]
+    return [
+        b("mtcnn:onnxruntime", "detector"),
+        b("mtcnn:tensorflow", "detector"),
+        b("mtcnn:tensorrt", "detector", False),
+        b("blazeface:tflite", "detector"),
+        b("facenet128:tensorflow", "recognizer"),
+        b("facenet128:onnxruntime", "recognizer"),
+        b("facenet128:tflite-int8", "recognizer"),
+        b("facenet128:tensorrt", "recognizer", False),
+        b("facenet512:onnxruntime", "recognizer"),
+    ]
 
 
 def _plan(remote_reason: str | None = None, **kw) -> bench.Plan:
-    return bench.make_plan(_args(**kw), _infos(), "mtcnn:onnxruntime", "facenet128:onnxruntime",
-                           remote_reason)
+    return bench.make_plan(
+        _args(**kw), _infos(), "mtcnn:onnxruntime", "facenet128:onnxruntime", remote_reason
+    )
 
 
 def _pairs(plan: bench.Plan) -> set[tuple[str, str]]:
@@ -48,8 +66,11 @@ def test_quick_plan_is_the_default_detector_with_two_recognizer_runtimes_at_720p
     plan = _plan(quick=True)
     assert plan.resolutions == [720] and plan.modes == ["local", "hybrid"]
     assert plan.frames == bench.QUICK_FRAMES
-    assert _pairs(plan) == {("mtcnn:onnxruntime", "facenet128:onnxruntime"),
-                            ("mtcnn:onnxruntime", "facenet128:tflite-int8"), bench.REFERENCE}
+    assert _pairs(plan) == {
+        ("mtcnn:onnxruntime", "facenet128:onnxruntime"),
+        ("mtcnn:onnxruntime", "facenet128:tflite-int8"),
+        bench.REFERENCE,
+    }
     # the reference runs first, local only when it is not part of the requested matrix
     assert (plan.groups[0].detector, plan.groups[0].recognizer) == bench.REFERENCE
     assert [(r["mode"], r["role"]) for r in plan.groups[0].runs] == [("local", "reference")]
@@ -60,8 +81,11 @@ def test_quick_plan_is_the_default_detector_with_two_recognizer_runtimes_at_720p
 
 def test_backend_globs_filter_each_kind_and_unavailable_ones_are_skipped_with_the_reason() -> None:
     plan = _plan(backends="mtcnn:*,facenet128:tflite*,facenet128:tensorrt", modes="local")
-    assert _pairs(plan) == {("mtcnn:onnxruntime", "facenet128:tflite-int8"),
-                            ("mtcnn:tensorflow", "facenet128:tflite-int8"), bench.REFERENCE}
+    assert _pairs(plan) == {
+        ("mtcnn:onnxruntime", "facenet128:tflite-int8"),
+        ("mtcnn:tensorflow", "facenet128:tflite-int8"),
+        bench.REFERENCE,
+    }
     skipped = dict(plan.skipped)
     assert skipped["mtcnn:tensorrt"] == "tensorrt: module not found"
     assert skipped["facenet128:tensorrt"] == "tensorrt: module not found"
@@ -105,24 +129,49 @@ def test_accuracy_matches_faces_by_iou_and_compares_identities() -> None:
 
 def _result(config: str, role: str, rep: int, frames: int, time_s: float, faces: int, **kw) -> dict:
     det, rec, res, mode = config.split("|")
-    return {"run": f"{config}|{rep}", "config": config, "role": role, "detector": det, "recognizer": rec,
-            "resolution": int(res[:-1]), "mode": mode, "rep": rep, "width": 1280, "height": 720,
-            "frames": frames, "time_s": time_s, "fps": frames / time_s, "detect_ms": 10.0, "embed_ms": 5.0,
-            "match_ms": 0.1, "recognize_ms": 5.1, "network_ms": None, "total_ms": 15.1, "faces_total": faces,
-            "faces": faces / frames, "rss_mb": 300.0, "energy_j": None, "power_w": None,
-            "frame_indices": list(range(frames)), **kw}
+    return {
+        "run": f"{config}|{rep}",
+        "config": config,
+        "role": role,
+        "detector": det,
+        "recognizer": rec,
+        "resolution": int(res[:-1]),
+        "mode": mode,
+        "rep": rep,
+        "width": 1280,
+        "height": 720,
+        "frames": frames,
+        "time_s": time_s,
+        "fps": frames / time_s,
+        "detect_ms": 10.0,
+        "embed_ms": 5.0,
+        "match_ms": 0.1,
+        "recognize_ms": 5.1,
+        "network_ms": None,
+        "total_ms": 15.1,
+        "faces_total": faces,
+        "faces": faces / frames,
+        "rss_mb": 300.0,
+        "energy_j": None,
+        "power_w": None,
+        "frame_indices": list(range(frames)),
+        **kw,
+    }
 
 
 def test_summary_averages_runs_and_gives_ratios_and_drift_without_inventing_power() -> None:
     ref = _result("mtcnn:tensorflow|facenet128:tensorflow|720p|local", "reference", 0, 4, 1.0, 4)
     a0 = _result("mtcnn:onnxruntime|facenet128:onnxruntime|720p|local", "facegate", 0, 4, 0.5, 4)
-    a1 = _result("mtcnn:onnxruntime|facenet128:onnxruntime|720p|local", "facegate", 1, 4, 0.3, 4,
-                 rss_mb=350.0)
+    a1 = _result(
+        "mtcnn:onnxruntime|facenet128:onnxruntime|720p|local", "facegate", 1, 4, 0.3, 4, rss_mb=350.0
+    )
     tf = _result("mtcnn-package:tensorflow|facenet128:tensorflow|720p|local", "baseline", 0, 4, 2.0, 4)
     tf["config"] = "baseline:tf-tf|720p|local"
-    faces = {ref["run"]: {i: [([0, 0, 10, 10], "ann")] for i in range(4)},
-             a0["run"]: {i: [([0, 0, 10, 10], "ann" if i else "")] for i in range(4)},
-             a1["run"]: {i: [([0, 0, 10, 10], "ann"), ([50, 50, 60, 60], "")] for i in range(4)}}
+    faces = {
+        ref["run"]: {i: [([0, 0, 10, 10], "ann")] for i in range(4)},
+        a0["run"]: {i: [([0, 0, 10, 10], "ann" if i else "")] for i in range(4)},
+        a1["run"]: {i: [([0, 0, 10, 10], "ann"), ([50, 50, 60, 60], "")] for i in range(4)},
+    }
     rows = {r["label"]: r for r in bench.summarise([ref, a0, a1, tf], faces, "test CPU")}
     ort = rows["MTCNN ORT + FN128 ORT"]
     assert ort["runs"] == 2 and ort["frames"] == 8

@@ -134,8 +134,15 @@ def test_backends_json_lists_every_backend_with_reasons(run_cli) -> None:
     code, out, _ = run_cli("backends", "--json")
     rows = json.loads(out)
     keys = {r["key"] for r in rows}
-    for key in ("mtcnn:onnxruntime", "mtcnn:tensorflow", "mtcnn:tflite", "mtcnn:tensorrt",
-                "facenet128:tflite-int8", "facenet512:onnxruntime", "blazeface:tflite"):
+    for key in (
+        "mtcnn:onnxruntime",
+        "mtcnn:tensorflow",
+        "mtcnn:tflite",
+        "mtcnn:tensorrt",
+        "facenet128:tflite-int8",
+        "facenet512:onnxruntime",
+        "blazeface:tflite",
+    ):
         assert key in keys
     for r in rows:
         assert set(r) == {"key", "kind", "model", "runtime", "available", "reason"}
@@ -195,8 +202,16 @@ def test_bad_inputs_one_line_each_and_batch_goes_on(tmp_path, fr_images) -> None
     giant = tmp_path / "giant.png"
     cv2.imwrite(str(giant), np.zeros((12000, 6000), np.uint8))
     paths += [noface, giant]
-    cmd = [sys.executable, str(ROOT / "main.py"), "identify", "--json", "--db", str(tmp_path / "x.db"),
-           *map(str, paths), str(good)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "main.py"),
+        "identify",
+        "--json",
+        "--db",
+        str(tmp_path / "x.db"),
+        *map(str, paths),
+        str(good),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr

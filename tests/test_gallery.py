@@ -24,7 +24,9 @@ def test_nearest_finds_the_person_and_rejects_strangers() -> None:
     assert [m.identity for m in matches] == ["ann", "bob", "cy"]
     assert all(0 <= m.distance < 0.8 for m in matches)
     stranger = g.match(unit(rng, 1))[0]
-    assert stranger.identity is None and stranger.distance > 0.8 and stranger.candidate in {"ann", "bob", "cy"}
+    assert (
+        stranger.identity is None and stranger.distance > 0.8 and stranger.candidate in {"ann", "bob", "cy"}
+    )
 
 
 def test_distance_is_l2_between_unit_vectors() -> None:

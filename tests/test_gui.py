@@ -270,7 +270,9 @@ def test_switching_the_recognizer_runtime_mid_stream(door, make_window, qtbot, t
     with qtbot.waitSignal(w.backendSwitched, timeout=20_000) as sig:
         release.set()
     mark = sig.args[0]
-    assert mark.kind == "recognizer" and mark.frames_during_build >= 10  # the GUI saw 15; the worker counts its own
+    assert (
+        mark.kind == "recognizer" and mark.frames_during_build >= 10
+    )  # the GUI saw 15; the worker counts its own
     assert len(w.plots.marks) >= 2  # session start + the switch
 
     # re-recognition with the new runtime: same people, same tracks, same names

@@ -28,7 +28,10 @@ def test_png_with_alpha_becomes_bgr(fr_images: Path) -> None:
         (lambda p, src: None, "no such file"),
         (lambda p, src: p.write_bytes(b""), "empty"),
         (lambda p, src: p.write_text("hello, not a picture"), "not an image"),
-        (lambda p, src: p.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40 + b"\xff\xd9"), "not an image"),
+        (
+            lambda p, src: p.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40 + b"\xff\xd9"),
+            "not an image",
+        ),
         (lambda p, src: p.write_bytes(src.read_bytes()[: len(src.read_bytes()) // 2]), "truncated"),
     ],
     ids=["missing", "empty", "text", "corrupt-jpeg", "truncated-jpeg"],

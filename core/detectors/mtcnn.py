@@ -234,8 +234,12 @@ class MTCNNDetector(Detector):
             gx = xs.astype(np.float32) * 2.0
             gy = ys.astype(np.float32) * 2.0
             boxes = np.stack(
-                [gx + 1.0 + r[:, 0] * 11.0, gy + 1.0 + r[:, 1] * 11.0,
-                 gx + 12.0 + r[:, 2] * 11.0, gy + 12.0 + r[:, 3] * 11.0],
+                [
+                    gx + 1.0 + r[:, 0] * 11.0,
+                    gy + 1.0 + r[:, 1] * 11.0,
+                    gx + 12.0 + r[:, 2] * 11.0,
+                    gy + 12.0 + r[:, 3] * 11.0,
+                ],
                 axis=1,
             ) / np.float32(s)
             scores = score[ys, xs].astype(np.float32)
@@ -263,8 +267,12 @@ class MTCNNDetector(Detector):
         map_x = np.broadcast_to(xs[:, None, :], (n, size, size)).reshape(n * size, size)
         map_y = np.broadcast_to(ys[:, :, None], (n, size, size)).reshape(n * size, size)
         patches = cv2.remap(
-            image, np.ascontiguousarray(map_x, np.float32), np.ascontiguousarray(map_y, np.float32),
-            cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128),
+            image,
+            np.ascontiguousarray(map_x, np.float32),
+            np.ascontiguousarray(map_y, np.float32),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(128, 128, 128),
         )
         return self._normalise(patches.reshape(n, size, size, 3))
 
@@ -272,7 +280,7 @@ class MTCNNDetector(Detector):
         n = len(patches)
         outs: list[list[np.ndarray]] = []
         for start in range(0, n, self.max_batch):
-            chunk = patches[start:start + self.max_batch]
+            chunk = patches[start : start + self.max_batch]
             m = len(chunk)
             if self._bucket:
                 target = min(1 << (m - 1).bit_length(), self.max_batch)

@@ -58,8 +58,13 @@ _KINDS = {
     "tflite-int8": ("{m}/{m}_int8.tflite", "TFLite int8 dynamic-range weights", ("tensorflow",)),
 }
 _MODELS = {"facenet128": H5.name, "facenet512": PB512.name}
-_BUILDERS = {"savedmodel": "build_savedmodel:{m}", "onnx": "build_onnx:{m}", "tflite": "build_tflite:{m}:fp32",
-             "tflite-fp16": "build_tflite:{m}:fp16", "tflite-int8": "build_tflite:{m}:int8"}
+_BUILDERS = {
+    "savedmodel": "build_savedmodel:{m}",
+    "onnx": "build_onnx:{m}",
+    "tflite": "build_tflite:{m}:fp32",
+    "tflite-fp16": "build_tflite:{m}:fp16",
+    "tflite-int8": "build_tflite:{m}:int8",
+}
 
 ARTIFACTS = [
     Artifact(

@@ -38,15 +38,21 @@ TRT_MAX_BATCH = 256  # R/O-Net optimisation-profile maximum; the detector chunks
 
 SOURCES = [
     SourceFile(
-        "mtcnn/pnet.lz4", PACKAGE, "mtcnn/assets/weights/pnet.lz4",
+        "mtcnn/pnet.lz4",
+        PACKAGE,
+        "mtcnn/assets/weights/pnet.lz4",
         "ea6b0c3e685ebee3165326ad6484acc95f2ef78f1c94fbf40a55704fa989f7b5",
     ),
     SourceFile(
-        "mtcnn/rnet.lz4", PACKAGE, "mtcnn/assets/weights/rnet.lz4",
+        "mtcnn/rnet.lz4",
+        PACKAGE,
+        "mtcnn/assets/weights/rnet.lz4",
         "cb00e6460f3c98b0bfafaba3c0a0ded4bdf6e62cee7174d969e8670d7e757fee",
     ),
     SourceFile(
-        "mtcnn/onet.lz4", PACKAGE, "mtcnn/assets/weights/onet.lz4",
+        "mtcnn/onet.lz4",
+        PACKAGE,
+        "mtcnn/assets/weights/onet.lz4",
         "94f6ea2f4cf985275ee958cdd762d17b6009348a4fb9d8c6be39ba73ffd22ca3",
     ),
 ]
@@ -78,17 +84,28 @@ for _net, _title in (("pnet", "P-Net"), ("rnet", "R-Net"), ("onet", "O-Net")):
     _src = (f"mtcnn/{_net}.lz4",)
     ARTIFACTS += [
         Artifact(
-            f"mtcnn/{_net}-onnx", f"mtcnn/{_net}.onnx", _src, f"core.provision.mtcnn:build_onnx:{_net}",
-            f"MTCNN {_title}, ONNX opset {OPSET} (onnxruntime, tensorrt)", ("tensorflow", "tf2onnx"),
+            f"mtcnn/{_net}-onnx",
+            f"mtcnn/{_net}.onnx",
+            _src,
+            f"core.provision.mtcnn:build_onnx:{_net}",
+            f"MTCNN {_title}, ONNX opset {OPSET} (onnxruntime, tensorrt)",
+            ("tensorflow", "tf2onnx"),
         ),
         Artifact(
-            f"mtcnn/{_net}-savedmodel", f"mtcnn/{_net}_savedmodel", _src,
+            f"mtcnn/{_net}-savedmodel",
+            f"mtcnn/{_net}_savedmodel",
+            _src,
             f"core.provision.mtcnn:build_savedmodel:{_net}",
-            f"MTCNN {_title}, TF SavedModel (tensorflow)", ("tensorflow",),
+            f"MTCNN {_title}, TF SavedModel (tensorflow)",
+            ("tensorflow",),
         ),
         Artifact(
-            f"mtcnn/{_net}-tflite", f"mtcnn/{_net}.tflite", _src, f"core.provision.mtcnn:build_tflite:{_net}",
-            f"MTCNN {_title}, TFLite fp32 (tflite)", ("tensorflow",),
+            f"mtcnn/{_net}-tflite",
+            f"mtcnn/{_net}.tflite",
+            _src,
+            f"core.provision.mtcnn:build_tflite:{_net}",
+            f"MTCNN {_title}, TFLite fp32 (tflite)",
+            ("tensorflow",),
         ),
     ]
 
@@ -188,7 +205,8 @@ def _match_outputs(net: str, named: dict[str, np.ndarray], reference: list[np.nd
     mapping: dict[str, str] = {}
     for canon, ref in zip(OUTPUTS[net], reference, strict=True):
         hits = [
-            name for name, arr in named.items()
+            name
+            for name, arr in named.items()
             if name not in mapping.values() and arr.shape == ref.shape and np.allclose(arr, ref, atol=1e-4)
         ]
         if len(hits) != 1:
@@ -338,10 +356,12 @@ def _fuse_prelu(proto: Any) -> int:
             continue
         x, base = relu.input[0], add.name or add.output[0]
         alpha = -numpy_helper.to_array(inits[const])
-        graph.initializer.extend([
-            numpy_helper.from_array((alpha - 1).astype(np.float32), base + "/prelu_alpha_minus_1"),
-            numpy_helper.from_array(np.zeros(1, np.float32), base + "/prelu_zero"),
-        ])
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array((alpha - 1).astype(np.float32), base + "/prelu_alpha_minus_1"),
+                numpy_helper.from_array(np.zeros(1, np.float32), base + "/prelu_zero"),
+            ]
+        )
         drop |= {id(n) for n in (relu, mul, relu_n, neg)}
         new_nodes[id(add)] = [
             onnx.helper.make_node("Min", [x, base + "/prelu_zero"], [base + "/prelu_neg"]),
