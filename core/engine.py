@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from core.pipeline import frame_result
 from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, frame_row, iso_utc
 from core.tracking import AccessEvent, Tracker
 from core.types import FrameResult
@@ -152,25 +153,7 @@ class Engine:
         }
         if capture_ms is not None:
             timings["capture_ms"] = capture_ms
-        # remote pipelines (cloud / hybrid) report what crossed the network and the mode really used
-        remote = pipe.frame_stats() if hasattr(pipe, "frame_stats") else {}
-        if remote.get("network_ms") is not None:
-            timings["network_ms"] = float(remote["network_ms"])
-        h, w = image.shape[:2]
-        result = FrameResult(
-            faces=faces,
-            width=w,
-            height=h,
-            frame_index=index,
-            timestamp=ts,
-            timings_ms=timings,
-            detector=getattr(pipe.detector, "key", ""),
-            recognizer=getattr(pipe.recognizer, "key", ""),
-            mode=str(remote.get("mode") or getattr(pipe, "mode", None) or self.mode),
-        )
-        for key in ("bytes_up", "bytes_down"):
-            if remote.get(key) is not None:
-                result.data[key] = int(remote[key])
+        result = frame_result(pipe, image, faces, timings, index, ts, mode=self.mode)
         result.data["recognized"] = len(todo)
         self.fps.tick()
         self._account(result)

@@ -50,29 +50,59 @@ class Pipeline:
     def process(
         self, image_bgr: np.ndarray, frame_index: int = 0, timestamp: float | None = None
     ) -> FrameResult:
-        t0 = time.perf_counter()
-        faces = self.detect(image_bgr)
-        t1 = time.perf_counter()
-        self.embed(image_bgr, faces)
-        t2 = time.perf_counter()
-        self.match(faces)
-        t3 = time.perf_counter()
-        h, w = image_bgr.shape[:2]
-        return FrameResult(
-            faces=faces,
-            width=w,
-            height=h,
-            frame_index=frame_index,
-            timestamp=time.time() if timestamp is None else timestamp,
-            timings_ms={
-                "detect_ms": (t1 - t0) * 1e3,
-                "embed_ms": (t2 - t1) * 1e3,
-                "match_ms": (t3 - t2) * 1e3,
-                "total_ms": (t3 - t0) * 1e3,
-            },
-            detector=getattr(self.detector, "key", ""),
-            recognizer=getattr(self.recognizer, "key", ""),
-        )
+        return process_frame(self, image_bgr, frame_index, timestamp)
+
+
+def process_frame(
+    pipe: Any, image_bgr: np.ndarray, frame_index: int = 0, timestamp: float | None = None
+) -> FrameResult:
+    """detect -> embed every face -> match with any pipeline (local, cloud or hybrid)."""
+    t0 = time.perf_counter()
+    faces = pipe.detect(image_bgr)
+    t1 = time.perf_counter()
+    pipe.embed(image_bgr, faces)
+    t2 = time.perf_counter()
+    pipe.match(faces)
+    t3 = time.perf_counter()
+    timings = {
+        "detect_ms": (t1 - t0) * 1e3,
+        "embed_ms": (t2 - t1) * 1e3,
+        "match_ms": (t3 - t2) * 1e3,
+        "total_ms": (t3 - t0) * 1e3,
+    }
+    return frame_result(pipe, image_bgr, faces, timings, frame_index, timestamp)
+
+
+def frame_result(
+    pipe: Any,
+    image_bgr: np.ndarray,
+    faces: list[Face],
+    timings: dict[str, float],
+    frame_index: int = 0,
+    timestamp: float | None = None,
+    mode: str = "local",
+) -> FrameResult:
+    """The one result type for a processed frame. Remote pipelines (cloud / hybrid) report through
+    ``frame_stats()`` what crossed the network and the mode really used (e.g. ``hybrid->local``)."""
+    remote = pipe.frame_stats() if hasattr(pipe, "frame_stats") else {}
+    if remote.get("network_ms") is not None:
+        timings["network_ms"] = float(remote["network_ms"])
+    h, w = image_bgr.shape[:2]
+    result = FrameResult(
+        faces=faces,
+        width=w,
+        height=h,
+        frame_index=frame_index,
+        timestamp=time.time() if timestamp is None else timestamp,
+        timings_ms=timings,
+        detector=getattr(pipe.detector, "key", ""),
+        recognizer=getattr(pipe.recognizer, "key", ""),
+        mode=str(remote.get("mode") or getattr(pipe, "mode", None) or mode),
+    )
+    for key in ("bytes_up", "bytes_down"):
+        if remote.get(key) is not None:
+            result.data[key] = int(remote[key])
+    return result
 
 
 def largest_face(faces: list[Face]) -> Face | None:

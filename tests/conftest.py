@@ -71,3 +71,27 @@ def run_cli(capsys):
         return code, out, err
 
     return _run
+
+
+def make_door(folder: Path, celeb_train, celeb_val) -> tuple[Path, Path, dict[str, tuple[int, int]]]:
+    """The door scene: a store with ben_afflek (allowed) and elton_john (denied) enrolled from their
+    train photos, and a 105-frame 720p video of their val photos plus a stranger (see
+    tests/test_run.py:build_video). Returns (db, video, each person's first/last frame)."""
+    from core.cli import main
+    from tests.test_run import build_video
+
+    db = folder / "door.db"
+    assert main(["--db", str(db), "enroll", "ben_afflek", *map(str, celeb_train["ben_afflek"])]) == 0
+    args = [
+        "--db",
+        str(db),
+        "enroll",
+        "elton_john",
+        "--policy",
+        "denied",
+        *map(str, celeb_train["elton_john"]),
+    ]
+    assert main(args) == 0
+    video = folder / "door.avi"
+    spans = build_video(video, celeb_val)
+    return db, video, spans

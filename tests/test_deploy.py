@@ -116,29 +116,10 @@ class Endpoint:
 
 @pytest.fixture(scope="module")
 def door(tmp_path_factory, celeb_train, celeb_val):
-    """The door scene of tests/test_run.py: two enrolled people (one denied) and a 105-frame 720p video."""
-    from core.cli import main
-    from tests.test_run import build_video
+    """The door scene (tests/conftest.py:make_door): two enrolled people (one denied) and a 720p video."""
+    from tests.conftest import make_door
 
-    folder = tmp_path_factory.mktemp("deploy")
-    db = folder / "door.db"
-    assert main(["--db", str(db), "enroll", "ben_afflek", *map(str, celeb_train["ben_afflek"])]) == 0
-    assert (
-        main(
-            [
-                "--db",
-                str(db),
-                "enroll",
-                "elton_john",
-                "--policy",
-                "denied",
-                *map(str, celeb_train["elton_john"]),
-            ]
-        )
-        == 0
-    )
-    video = folder / "door.avi"
-    build_video(video, celeb_val)
+    db, video, _ = make_door(tmp_path_factory.mktemp("deploy"), celeb_train, celeb_val)
     return db, video
 
 

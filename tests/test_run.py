@@ -61,28 +61,9 @@ def build_video(path: Path, celeb_val) -> dict[str, tuple[int, int]]:
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory, celeb_train, celeb_val):
-    from core.cli import main
+    from tests.conftest import make_door
 
-    folder = tmp_path_factory.mktemp("run")
-    db = folder / "door.db"
-    assert main(["--db", str(db), "enroll", "ben_afflek", *map(str, celeb_train["ben_afflek"])]) == 0
-    assert (
-        main(
-            [
-                "--db",
-                str(db),
-                "enroll",
-                "elton_john",
-                "--policy",
-                "denied",
-                *map(str, celeb_train["elton_john"]),
-            ]
-        )
-        == 0
-    )
-    video = folder / "door.avi"
-    spans = build_video(video, celeb_val)
-    return db, video, spans
+    return make_door(tmp_path_factory.mktemp("run"), celeb_train, celeb_val)
 
 
 def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:

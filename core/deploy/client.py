@@ -543,38 +543,9 @@ class RemotePipeline:
         self, image_bgr: np.ndarray, frame_index: int = 0, timestamp: float | None = None
     ) -> FrameResult:
         """detect -> embed every face -> match, like :meth:`core.pipeline.Pipeline.process`."""
-        t0 = time.perf_counter()
-        faces = self.detect(image_bgr)
-        t1 = time.perf_counter()
-        self.embed(image_bgr, faces)
-        t2 = time.perf_counter()
-        self.match(faces)
-        t3 = time.perf_counter()
-        stats = self.frame_stats()
-        timings = {
-            "detect_ms": (t1 - t0) * 1e3,
-            "embed_ms": (t2 - t1) * 1e3,
-            "match_ms": (t3 - t2) * 1e3,
-            "total_ms": (t3 - t0) * 1e3,
-        }
-        if stats["network_ms"] is not None:
-            timings["network_ms"] = stats["network_ms"]
-        h, w = image_bgr.shape[:2]
-        result = FrameResult(
-            faces=faces,
-            width=w,
-            height=h,
-            frame_index=frame_index,
-            timestamp=time.time() if timestamp is None else timestamp,
-            timings_ms=timings,
-            detector=getattr(self.detector, "key", ""),
-            recognizer=getattr(self.recognizer, "key", ""),
-            mode=stats["mode"],
-        )
-        for key in ("bytes_up", "bytes_down"):
-            if stats[key] is not None:
-                result.data[key] = int(stats[key])
-        return result
+        from core.pipeline import process_frame
+
+        return process_frame(self, image_bgr, frame_index, timestamp)
 
     def close(self) -> None:
         """Stop the background probe and close connections; the pipeline reopens them if used again."""
