@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from core.pipeline import frame_result
+from core.pipeline import frame_result, stage_timings
 from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, frame_row, iso_utc
 from core.tracking import AccessEvent, Tracker
 from core.types import FrameResult
@@ -145,12 +145,7 @@ class Engine:
             if f.decision is None:
                 f.decision = self._decision(f.identity) if (self.tracker is None or f.identity) else None
         t3 = time.perf_counter()
-        timings = {
-            "detect_ms": (t1 - t0) * 1e3,
-            "embed_ms": (t2 - t1) * 1e3,
-            "match_ms": (t3 - t2) * 1e3,
-            "total_ms": (t3 - t0) * 1e3,
-        }
+        timings = stage_timings(t0, t1, t2, t3)
         if capture_ms is not None:
             timings["capture_ms"] = capture_ms
         result = frame_result(pipe, image, faces, timings, index, ts, mode=self.mode)

@@ -64,13 +64,17 @@ def process_frame(
     t2 = time.perf_counter()
     pipe.match(faces)
     t3 = time.perf_counter()
-    timings = {
+    return frame_result(pipe, image_bgr, faces, stage_timings(t0, t1, t2, t3), frame_index, timestamp)
+
+
+def stage_timings(t0: float, t1: float, t2: float, t3: float) -> dict[str, float]:
+    """Per-stage ms from perf_counter stamps: start, after detect, after embed, after match."""
+    return {
         "detect_ms": (t1 - t0) * 1e3,
         "embed_ms": (t2 - t1) * 1e3,
         "match_ms": (t3 - t2) * 1e3,
         "total_ms": (t3 - t0) * 1e3,
     }
-    return frame_result(pipe, image_bgr, faces, timings, frame_index, timestamp)
 
 
 def frame_result(
