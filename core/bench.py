@@ -726,26 +726,9 @@ class LocalEndpoint:
         )
 
     def wait_ready(self, timeout_s: float = ENDPOINT_START_S) -> None:
-        import urllib.error
-        import urllib.request
+        from core.deploy.protocol import wait_until_ready
 
-        from core.errors import FaceGateError
-
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise FaceGateError(
-                    f"the endpoint exited with code {self.proc.returncode} while starting "
-                    f"(see {self._log.name})"
-                )
-            try:
-                with urllib.request.urlopen(f"{self.url}/v2/health/ready", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.3)
-        raise FaceGateError(f"the endpoint on {self.url} was not ready after {timeout_s:.0f} s")
+        wait_until_ready(self.url, timeout_s, self.proc, what=f"the endpoint (log: {self._log.name})")
 
     def rss_mb(self) -> float | None:
         try:

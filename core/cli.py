@@ -313,22 +313,30 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
+def _listing(rows: list[dict[str, Any]], as_json: bool, empty: str, line: Any) -> int:
+    """Print ``rows`` as indented JSON, or one formatted ``line(row)`` each (``empty`` when none)."""
+    if as_json:
+        _out(json.dumps(rows, indent=1))
+        return 0
+    if not rows:
+        _out(empty)
+    for row in rows:
+        _out(line(row))
+    return 0
+
+
 def cmd_identities(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.store
     if args.action == "list":
-        people = store.identities()
-        if args.json:
-            _out(json.dumps(people, indent=1))
-            return 0
-        if not people:
-            _out(f"nobody enrolled in {ctx.db_path}")
-        for p in people:
+
+        def line(p: dict[str, Any]) -> str:
             policy = p["policy"] + (f" ({p['schedule']})" if p["policy"] == "schedule" else "")
-            _out(
+            return (
                 f"{p['name']:<24} {policy:<12} {p['samples']:>3} samples  models: {', '.join(p['models']) or '-'}"
                 f"  enrolled {p['created']}"
             )
-        return 0
+
+        return _listing(store.identities(), args.json, f"nobody enrolled in {ctx.db_path}", line)
     if args.action == "remove":
         if len(args.names) != 1:
             _err("usage: identities remove NAME")
@@ -357,18 +365,14 @@ def cmd_identities(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_sessions(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.store
     if args.action == "list":
-        rows = store.sessions()
-        if args.json:
-            _out(json.dumps(rows, indent=1))
-            return 0
-        if not rows:
-            _out(f"no sessions in {ctx.db_path}")
-        for r in rows:
-            _out(
+
+        def line(r: dict[str, Any]) -> str:
+            return (
                 f"{r['id']}  {r['started']}  {r['frames']:>6} frames {r['events']:>4} events  "
                 f"{r['mode']:<6} {r['detector']} + {r['recognizer']}  {r['source']}"
             )
-        return 0
+
+        return _listing(store.sessions(), args.json, f"no sessions in {ctx.db_path}", line)
     if args.action == "export":
         if not args.id:
             _err("usage: sessions export ID [--out FRAMES.csv] [--events EVENTS.csv]")

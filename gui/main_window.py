@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QToolBar,
+    QWidget,
 )
 
 from gui.access import AccessPanel, pixmap_from_bgr
@@ -142,6 +143,19 @@ class MainWindow(QMainWindow):
         self.builder.call(remote_factory, done=self._remote_checked)
 
     # ================================================================== UI
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        """A movable, floatable dock holding ``widget`` (``name`` keys the saved layout)."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
     def _build_ui(self) -> None:
         self.video = VideoView()
         self.setCentralWidget(self.video)
@@ -197,25 +211,13 @@ class MainWindow(QMainWindow):
         # docks
         self.access = AccessPanel()
         self.access.sound.setChecked(self.settings.alert_sound)
-        dock = QDockWidget("Access", self)
-        dock.setObjectName("accessDock")
-        dock.setWidget(self.access)
-        dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        self.access_dock = self._dock(
+            "Access", "accessDock", self.access, Qt.DockWidgetArea.RightDockWidgetArea
         )
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self.access_dock = dock
         self.plots = PlotsPanel()
-        dock = QDockWidget("Performance", self)
-        dock.setObjectName("plotsDock")
-        dock.setWidget(self.plots)
-        dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        self.plots_dock = self._dock(
+            "Performance", "plotsDock", self.plots, Qt.DockWidgetArea.BottomDockWidgetArea
         )
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
-        self.plots_dock = dock
         self.resizeDocks([self.access_dock], [420], Qt.Orientation.Horizontal)
         self.resizeDocks([self.plots_dock], [220], Qt.Orientation.Vertical)
 

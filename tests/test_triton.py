@@ -81,7 +81,6 @@ def test_hybrid_mode_runs_unchanged_against_triton(door, triton, run_cli, tmp_pa
 def test_the_cluster_model_repository_serves_every_mode_on_triton(door, run_cli, tmp_path):  # noqa: F811
     """docs/triton.md's repository (python backend, dynamic batching) loads in the real tritonserver;
     cloud and hybrid (raw and JPEG crops) run against it unchanged; a bad request fails alone."""
-    import time
     import urllib.error
     import urllib.request
 
@@ -102,19 +101,13 @@ def test_the_cluster_model_repository_serves_every_mode_on_triton(door, run_cli,
         pytest.skip(f"Triton cannot start here: {err}")
     url = f"http://127.0.0.1:{http}"
     try:
-        end = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, (
-                f"tritonserver exited with {proc.returncode}: {log.read_text()[-3000:]}"
-            )
-            assert time.monotonic() < end, f"tritonserver not ready: {log.read_text()[-3000:]}"
-            try:
-                with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.5)
+        from core.deploy.protocol import wait_until_ready
+        from core.errors import FaceGateError
+
+        try:
+            wait_until_ready(url, 180, proc, what="tritonserver")
+        except FaceGateError as err:
+            pytest.fail(f"{err}: {log.read_text()[-3000:]}")
         db, video = door
         expected = [("ben_afflek", "granted"), ("elton_john", "denied")]
         for mode in ("cloud", "hybrid"):

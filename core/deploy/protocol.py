@@ -368,3 +368,29 @@ def encode_response(
 def error_body(message: str) -> bytes:
     """The v2 error object ``{"error": message}`` as bytes."""
     return json.dumps({"error": message}).encode("utf-8")
+
+
+def wait_until_ready(url: str, timeout_s: float, proc: Any = None, what: str = "the endpoint") -> None:
+    """Poll ``GET {url}/v2/health/ready`` until it answers 200.
+
+    Raises :class:`core.errors.FaceGateError` when ``proc`` (a ``subprocess.Popen``) exits first or
+    ``timeout_s`` passes; the message names ``what``.
+    """
+    import time
+    import urllib.error
+    import urllib.request
+
+    from core.errors import FaceGateError
+
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            raise FaceGateError(f"{what} exited with code {proc.returncode} while starting")
+        try:
+            with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    raise FaceGateError(f"{what} on {url} was not ready after {timeout_s:.0f} s")
