@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ import numpy as np
 from core.errors import StoreError
 from core.gallery import Gallery
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 POLICIES = ("allowed", "denied", "schedule")
 
 
@@ -68,6 +69,27 @@ MIGRATIONS: dict[int, list[str]] = {
             distance REAL, decision TEXT NOT NULL, thumbnail BLOB)""",
         "CREATE INDEX events_session ON events(session_id)",
     ],
+    3: [
+        # why a decision was made, on which frame and camera; "change" rows are a decided track whose
+        # identity later moved (tailgating): a second, flagged event, never an edit of the first
+        "ALTER TABLE events ADD COLUMN frame INTEGER",
+        "ALTER TABLE events ADD COLUMN observations INTEGER",
+        "ALTER TABLE events ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE events ADD COLUMN camera TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'decision'",
+        "ALTER TABLE events ADD COLUMN previous TEXT",
+        # an operator's "this is not X": a record (who, when, what), never an edit of the event
+        """CREATE TABLE corrections (
+            id INTEGER PRIMARY KEY, event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+            identity TEXT, note TEXT NOT NULL DEFAULT '', user TEXT NOT NULL, created TEXT NOT NULL)""",
+        "CREATE INDEX corrections_event ON corrections(event_id)",
+        # measured FAR/FRR per recognizer model (main.py calibrate); the newest row per model is in force
+        """CREATE TABLE calibrations (
+            id INTEGER PRIMARY KEY, model TEXT NOT NULL, created TEXT NOT NULL, target_far REAL NOT NULL,
+            threshold REAL NOT NULL, far REAL, frr REAL, genuine INTEGER, impostor INTEGER,
+            impostor_set TEXT NOT NULL DEFAULT '', curve TEXT NOT NULL)""",
+        "CREATE INDEX calibrations_model ON calibrations(model, id)",
+    ],
 }
 
 
@@ -106,6 +128,16 @@ def check_policy(policy: str, schedule: str = "") -> None:
         if not schedule.strip():
             raise StoreError("policy 'schedule' needs a schedule, e.g. 'mon-fri 08:00-18:00'")
         _parse_schedule(schedule)
+
+
+def os_user() -> str:
+    """The operator's OS account name (for records of who did what)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no USER/LOGNAME and no passwd entry (some containers)
+        return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
 def _now() -> str:
@@ -409,16 +441,87 @@ class Store:
         distance: float | None,
         decision: str,
         thumbnail: bytes | None = None,
+        frame: int | None = None,
+        observations: int | None = None,
+        reason: str = "",
+        camera: str = "",
+        kind: str = "decision",
+        previous: str | None = None,
     ) -> int:
+        """One access event (``kind`` "decision", or "change" for a decided track whose identity moved,
+        with ``previous`` the identity it had); returns its id."""
         with self.transaction():
             cur = self.db.execute(
-                """INSERT INTO events(session_id, timestamp, track, identity, identity_id, distance, decision, thumbnail)
-                   VALUES (?, ?, ?, ?, (SELECT id FROM identities WHERE name = ?), ?, ?, ?)""",
-                [session_id, timestamp, track, identity, identity, distance, decision, thumbnail],
+                """INSERT INTO events(session_id, timestamp, track, identity, identity_id, distance, decision,
+                                      thumbnail, frame, observations, reason, camera, kind, previous)
+                   VALUES (?, ?, ?, ?, (SELECT id FROM identities WHERE name = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    session_id, timestamp, track, identity, identity, distance, decision, thumbnail,
+                    frame, observations, reason, camera, kind, previous,
+                ],
             )
             if session_id is not None:
                 self.db.execute("UPDATE sessions SET events = events + 1 WHERE id = ?", [session_id])
         return int(cur.lastrowid)
+
+    # ------------------------------------------------------------------ operator corrections
+    def add_correction(self, event_id: int, identity: str | None, note: str = "", user: str | None = None) -> int:
+        """Record that event ``event_id`` was really ``identity`` (None: not anyone enrolled).
+
+        ``user`` defaults to the OS user. The event row itself is never edited."""
+        if self.db.execute("SELECT 1 FROM events WHERE id = ?", [event_id]).fetchone() is None:
+            raise StoreError(f"no event with id {event_id}")
+        with self.transaction():
+            cur = self.db.execute(
+                "INSERT INTO corrections(event_id, identity, note, user, created) VALUES (?, ?, ?, ?, ?)",
+                [event_id, identity, note, user or os_user(), _now()],
+            )
+        return int(cur.lastrowid)
+
+    def corrections(self, event_id: int | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT id, event_id, identity, note, user, created FROM corrections"
+        args: list[Any] = []
+        if event_id is not None:
+            sql += " WHERE event_id = ?"
+            args.append(event_id)
+        cur = self.db.execute(sql + " ORDER BY id", args)
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    # ------------------------------------------------------------------ calibrated thresholds
+    def save_calibration(
+        self,
+        model: str,
+        target_far: float,
+        threshold: float,
+        far: float | None,
+        frr: float | None,
+        genuine: int,
+        impostor: int,
+        curve: Sequence[dict[str, float]],
+        impostor_set: str = "",
+    ) -> int:
+        with self.transaction():
+            cur = self.db.execute(
+                """INSERT INTO calibrations(model, created, target_far, threshold, far, frr, genuine, impostor,
+                                            impostor_set, curve) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [model, _now(), target_far, threshold, far, frr, genuine, impostor, impostor_set, json.dumps(list(curve))],
+            )
+        return int(cur.lastrowid)
+
+    def calibration(self, model: str) -> dict[str, Any] | None:
+        """The newest calibration of ``model`` (with ``curve``: [{threshold, far, frr}, ...]), or None."""
+        cur = self.db.execute(
+            """SELECT id, model, created, target_far, threshold, far, frr, genuine, impostor, impostor_set, curve
+               FROM calibrations WHERE model = ? ORDER BY id DESC LIMIT 1""",
+            [model],
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        out = dict(zip([c[0] for c in cur.description], row))
+        out["curve"] = json.loads(out["curve"])
+        return out
 
     def end_session(self, session_id: str) -> None:
         with self.transaction():
@@ -438,23 +541,22 @@ class Store:
         return [json.loads(r[0]) for r in rows]
 
     def events(self, session_id: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT timestamp, session_id, track, identity, distance, decision FROM events"
+        """Access events, oldest first, each with its newest operator correction (``corrected_*``)."""
+        sql = """SELECT e.id, e.timestamp, e.session_id, e.track, e.identity, e.distance, e.decision, e.frame,
+                        e.observations, e.reason, e.camera, e.kind, e.previous,
+                        c.identity, c.user, c.created, c.note, c.id
+                 FROM events e LEFT JOIN corrections c
+                   ON c.id = (SELECT MAX(id) FROM corrections WHERE event_id = e.id)"""
         args: list[Any] = []
         if session_id is not None:
-            sql += " WHERE session_id = ?"
+            sql += " WHERE e.session_id = ?"
             args.append(session_id)
-        cur = self.db.execute(sql + " ORDER BY id", args)
-        return [
-            {
-                "timestamp": r[0],
-                "session": r[1],
-                "track": r[2],
-                "identity": r[3],
-                "distance": r[4],
-                "decision": r[5],
-            }
-            for r in cur.fetchall()
-        ]
+        cur = self.db.execute(sql + " ORDER BY e.id", args)
+        keys = (
+            "id timestamp session track identity distance decision frame observations reason camera kind "
+            "previous corrected_identity corrected_by corrected_at correction_note correction_id"
+        ).split()
+        return [dict(zip(keys, r)) for r in cur.fetchall()]
 
     def has_session(self, session_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM sessions WHERE id = ?", [session_id]).fetchone() is not None
