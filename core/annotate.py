@@ -32,17 +32,18 @@ class Annotator:
         fs = self.font_scale * scale
         th = max(1, int(round(self.thickness * scale)))
         for f in result.faces:
+            pending = bool(f.data.get("pending"))  # tracked, not decided yet: nothing to claim
             decision = (
                 f.decision
                 if f.decision in COLOURS
-                else ("unknown" if f.identity is None and f.embedding is not None else None)
+                else ("unknown" if f.identity is None and f.embedding is not None and not pending else None)
             )
             colour = COLOURS.get(decision, COLOURS[None])
             x1, y1, x2, y2 = (int(round(v)) for v in f.box)
             cv2.rectangle(out, (x1, y1), (x2, y2), colour, th)
-            name = f.identity or ("unknown" if decision == "unknown" else "...")
+            name = f.identity or ("unknown" if decision == "unknown" else "checking...")
             label = name
-            if f.distance is not None:
+            if f.distance is not None and not pending:
                 label += f" {f.distance:.2f}"
             if self.track_ids and f.track_id is not None:
                 label = f"#{f.track_id} " + label

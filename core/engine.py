@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.pipeline import frame_result, stage_timings
-from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, frame_row, iso_utc
+from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, access_event_row, frame_row
 from core.tracking import AccessEvent, Tracker
 from core.types import FrameResult
 
@@ -72,26 +72,27 @@ class Engine:
         self._frame_sink = CSVSink(frames_csv, FRAME_COLUMNS).open() if frames_csv else None
         self._event_sink = CSVSink(events_csv, EVENT_COLUMNS).open() if events_csv else None
         self._pending_rows: list[dict[str, Any]] = []
-        self._decisions: dict[str, str] = {}
         self._thumbs: dict[int, bytes] = {}  # track id -> JPEG of its face when last recognised
         self._closed = False
 
     # ------------------------------------------------------------------ policy
-    def _policy_of(self, name: str) -> str | None:
+    def _policy_of(self, name: str) -> tuple[str, str]:
+        """(decision, reason) for an enrolled ``name`` now; schedules are evaluated at every call."""
         if self.store is None:
-            return "allowed"
-        return "allowed" if self.store.decision_for(name) == "granted" else "denied"
+            return "granted", "matched"
+        decision = self.store.decision_for(name)
+        if decision == "granted":
+            return "granted", "matched"
+        return "denied", ("schedule" if self.store.policy(name) == "schedule" else "policy")
 
     def policies_changed(self) -> None:
-        """Forget cached access decisions (after a policy, rename or removal in the store)."""
-        self._decisions.clear()
+        """A policy, rename or removal changed in the store. Decisions are looked up when they are made,
+        so nothing is cached; kept for callers that announce changes."""
 
     def _decision(self, name: str | None) -> str:
         if name is None:
             return "unknown"
-        if name not in self._decisions:
-            self._decisions[name] = "granted" if self._policy_of(name) == "allowed" else "denied"
-        return self._decisions[name]
+        return self._policy_of(name)[0]
 
     # ------------------------------------------------------------------ per frame
     def swap(self, pipeline: Any) -> None:
@@ -110,8 +111,7 @@ class Engine:
         if old is not pipeline and old is not getattr(pipeline, "local", None) and hasattr(old, "close"):
             old.close()
         if self.tracker is not None and getattr(pipeline.recognizer, "model", None) != old_model:
-            for t in self.tracker.tracks:
-                t.last_observed_frame = -(10**9)
+            self.tracker.model_changed()
 
     def process(
         self,
@@ -128,7 +128,7 @@ class Engine:
         faces = pipe.detect(image)
         t1 = time.perf_counter()
         if self.tracker is not None:
-            self.tracker.update(faces, index, ts)
+            self.tracker.update(faces, index, ts, image)
             todo = [f for f in faces if f.data.get("needs_recognition")]
         else:
             todo = faces
@@ -136,11 +136,11 @@ class Engine:
         t2 = time.perf_counter()
         pipe.match(todo)
         if self.tracker is not None:
-            for f in todo:
-                f.data["frame_index"] = index
-                self.tracker.observe(f, f.identity, f.distance, pipe.threshold)
-                if self.session_id and f.track_id is not None:
-                    self._thumbs[f.track_id] = _thumbnail(image, f.box)
+            self.tracker.observe_many(todo, pipe.threshold)
+            if self.session_id:
+                for f in todo:
+                    if f.track_id is not None:
+                        self._thumbs[f.track_id] = _thumbnail(image, f.box)
         for f in faces:
             if f.decision is None:
                 f.decision = self._decision(f.identity) if (self.tracker is None or f.identity) else None
@@ -179,25 +179,27 @@ class Engine:
             self._write_event(ev)
 
     def _write_event(self, ev: AccessEvent) -> None:
-        row = {
-            "timestamp": iso_utc(ev.timestamp),
-            "session": self.session_label,
-            "track": ev.track_id,
-            "identity": ev.identity or "",
-            "distance": "" if ev.distance is None else round(float(ev.distance), 4),
-            "decision": ev.decision,
-        }
+        """Write one decision when it is made: CSV and store together; sets ``ev.event_id``."""
+        if not ev.camera:
+            ev.camera = self.source_name
+        row = access_event_row(self.session_label, ev)
         if self._event_sink is not None:
             self._event_sink.write(row)
         if self.session_id and self.store is not None:
-            self.store.add_event(
+            ev.event_id = self.store.add_event(
                 self.session_id,
                 row["timestamp"],
                 ev.track_id,
                 ev.identity,
-                ev.distance,
+                None if ev.distance is None else float(ev.distance),
                 ev.decision,
-                thumbnail=self._thumbs.pop(ev.track_id, None),
+                thumbnail=self._thumbs.get(ev.track_id),
+                frame=ev.frame_index,
+                observations=ev.observations,
+                reason=ev.reason,
+                camera=ev.camera,
+                kind=ev.kind,
+                previous=ev.previous,
             )
         if self.tracker is not None:  # forget thumbnails of tracks that have ended
             live = {t.track_id for t in self.tracker.tracks}

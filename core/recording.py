@@ -50,7 +50,30 @@ FRAME_COLUMNS = [
     "gpu_mem_mb",
     "power_w",
 ]
-EVENT_COLUMNS = ["timestamp", "session", "track", "identity", "distance", "decision"]
+EVENT_COLUMNS = [
+    "timestamp",
+    "session",
+    "track",
+    "identity",
+    "distance",
+    "decision",
+    # why, on what evidence, where (added in schema 3; the first six columns keep their order)
+    "frame",
+    "observations",
+    "reason",
+    "camera",
+    "kind",
+    "previous",
+]
+
+#: a stored session's events as exported: the live columns plus the operator's newest correction
+EVENT_EXPORT_COLUMNS = [
+    *EVENT_COLUMNS,
+    "corrected_identity",
+    "corrected_by",
+    "corrected_at",
+    "correction_note",
+]
 
 TIMING_COLUMNS = ("capture_ms", "detect_ms", "embed_ms", "match_ms", "network_ms", "total_ms")
 TELEMETRY_COLUMNS = ("rss_mb", "gpu_mem_mb", "power_w")
@@ -152,6 +175,24 @@ def event_row(session_id: str, face: Face, timestamp: float | None = None) -> di
         "identity": _cell(face.identity),
         "distance": _cell(None if face.distance is None else float(face.distance), 4),
         "decision": _cell(face.decision),
+    }
+
+
+def access_event_row(session_id: str, event: Any) -> dict[str, Any]:
+    """One :data:`EVENT_COLUMNS` row for a :class:`core.tracking.AccessEvent` (as the window shows it)."""
+    return {
+        "timestamp": iso_utc(event.timestamp),
+        "session": session_id,
+        "track": event.track_id,
+        "identity": event.identity or "",
+        "distance": _cell(None if event.distance is None else float(event.distance), 4),
+        "decision": event.decision,
+        "frame": event.frame_index,
+        "observations": event.observations,
+        "reason": event.reason,
+        "camera": event.camera,
+        "kind": event.kind,
+        "previous": event.previous or "",
     }
 
 
@@ -291,6 +332,6 @@ def export_session(
     events = store.events(session_id)
     with CSVSink(frames_csv, FRAME_COLUMNS) as sink:
         sink.write_many(frames)
-    with CSVSink(events_csv, EVENT_COLUMNS) as sink:
-        sink.write_many(events)
+    with CSVSink(events_csv, EVENT_EXPORT_COLUMNS) as sink:
+        sink.write_many([{k: _cell(ev.get(k)) for k in EVENT_EXPORT_COLUMNS} for ev in events])
     return len(frames), len(events)

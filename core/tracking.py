@@ -1,19 +1,33 @@
-"""Face tracking for access control: stable track ids, recognition only when needed, one event per track.
+"""Face tracking for access control: every person who appears gets exactly one decision, bound to their face.
 
-The study's hybrid mode only sends crops of *new* tracks for recognition; the same idea saves embedding
-time locally. Per frame the caller does::
+Per frame the caller (:class:`core.engine.Engine`) does::
 
     faces = detector.detect(image)
-    tracker.update(faces, frame.index, frame.timestamp)
+    tracker.update(faces, frame.index, frame.timestamp, image)
     todo = [f for f in faces if f.data["needs_recognition"]]
     ...embed + match only ``todo`` (locally or remotely)...
-    for f in todo:
-        tracker.observe(f, f.identity, f.distance, threshold)
+    tracker.observe_many(todo, threshold)
     events = tracker.pop_events()
 
-Faces that need no recognition get the track's voted identity, distance and decision copied onto them by
-:meth:`Tracker.update`; :meth:`Tracker.observe` sets the voted (not the raw) result on the face and keeps
-the raw one in ``face.data["raw_identity"]`` / ``face.data["raw_distance"]``.
+What makes the log trustworthy (each rule has a test in tests/test_tracking.py):
+
+- **A track remembers the face it follows**: a running mean of its embeddings and a small grey patch of the
+  face at its last recognition. A detection that may hold another face (a jump in place or size, a gap, the
+  patch no longer looking like the remembered one, two boxes overlapping, a regular re-check) is recognised
+  again.
+- **A face that is not the track's person starts a new track** instead of being voted into the old one: its
+  embedding is further than the recognizer's threshold from the track's own mean (or it strongly matches
+  another enrolled person). Faces of the same frame are first re-paired with the tracks they look like, so two
+  people crossing keep their names.
+- **Evidence before a decision**: only clear faces (big enough, confidently detected, not cut by the frame
+  edge) count. Granted/denied after ``min_agree`` results name the same person within the threshold, as a
+  majority, with their median distance at least ``margin`` inside it; unknown after ``min_unknown`` clear
+  results match nobody; unknown ("ambiguous") after ``max_undecided`` mixed results.
+- **No silent tracks**: a clearly seen track that ends undecided is logged as unknown ("too-brief"). A
+  decided track whose identity later moves (same face, now matching someone else) yields a second event of
+  kind "change"; so does the first decision of a track split off a decided one without a gap (someone took
+  the decided person's place in the box). Events come out of :meth:`Tracker.pop_events` the frame they are
+  made.
 
 Units: boxes in px ``[x1, y1, x2, y2]``; ``frame_index`` counts *captured* frames (``Frame.index``), so
 frames the grabber dropped show up as gaps and motion prediction stays right; distances are L2 (0..2).
@@ -22,8 +36,9 @@ frames the grabber dropped show up as gaps and motion prediction stays right; di
 from __future__ import annotations
 
 import logging
+import statistics
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,34 +50,43 @@ from core.types import Face
 log = logging.getLogger(__name__)
 
 GRANTED, DENIED, UNKNOWN = "granted", "denied", "unknown"
-_NO_VOTE = object()  # a track's identity before any observation (None means "voted unknown")
+DECISION, CHANGE = "decision", "change"
 _BIG = 1e6  # cost of a pair the gates forbid
+_PATCH = 16  # side of the grey appearance patch, px
+_KEEP_DECIDED = 15  # results kept per decided track (to see a change of identity)
+_DOUBTS = {"reacquired", "jump", "appearance", "crowded", "clear"}
 
 
 @dataclass
 class AccessEvent:
-    """One per track: who passed, and the access decision made for them."""
+    """An access decision, bound to the track (face) it was made on.
 
-    timestamp: (
-        float  # time.time() of the track's frame where the decision was made (or last seen, for unknown)
-    )
+    ``kind`` is "decision" (a track's one decision) or "change": a decided track whose identity moved
+    later, or the first decision of a face that took a decided person's place without a gap (tailgating).
+    ``reason``: "matched", "policy" (enrolled, denied by policy), "schedule" (outside their schedule),
+    "no-match", "ambiguous" (mixed results), "too-brief" (left before enough evidence),
+    "identity-changed".
+    """
+
+    timestamp: float  # time.time() of the frame the decision was made on
     track_id: int
     identity: str | None  # None for a stranger
-    distance: float | None  # L2 distance of the latest observation backing the decision
+    distance: float | None  # median L2 distance of the results backing the decision
     decision: str  # "granted" | "denied" | "unknown"
     frame_index: int = 0
-    observations: int = 0  # recognition results the decision rests on
+    observations: int = 0  # recognition results of this face the decision rests on
+    reason: str = ""
+    kind: str = DECISION
+    previous: str | None = None  # kind "change": the identity shown before
+    camera: str = ""
+    clear_timestamp: float | None = None  # time.time() of the face's first clear frame
+    event_id: int | None = None  # the store's row id, once written
 
-
-@dataclass
-class IdentityChange:
-    """A decided track whose vote later moved to another identity (no second event is emitted)."""
-
-    timestamp: float
-    track_id: int
-    frame_index: int
-    old: str | None
-    new: str | None
+    @property
+    def time_to_decision_ms(self) -> float | None:
+        if self.clear_timestamp is None:
+            return None
+        return max(0.0, (self.timestamp - self.clear_timestamp) * 1e3)
 
 
 @dataclass
@@ -71,7 +95,14 @@ class Observation:
     identity: str | None
     distance: float | None
     threshold: float
-    weak: bool  # distance within weak_margin of the threshold (either side)
+    self_distance: float | None = None  # L2 from the track's mean embedding before this result
+
+    def supports(self) -> bool:
+        """Names someone within the threshold."""
+        return self.identity is not None and self.distance is not None and self.distance <= self.threshold
+
+    def no_match(self) -> bool:
+        return self.identity is None
 
 
 @dataclass
@@ -84,22 +115,49 @@ class Track:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # px per frame, per box coordinate
     hits: int = 1  # frames with a matched detection
     missed: int = 0  # consecutive updates without a match
-    observations: deque[Observation] = field(default_factory=deque)
+    # --- what the track's person looks like and what was decided (moves with the person on a re-pairing)
+    observations: list[Observation] = field(default_factory=list)  # since the track (or its decision)
+    total_observations: int = 0
     last_observed_frame: int | None = None
-    identity: Any = _NO_VOTE  # str | None once voted
+    emb_sum: np.ndarray | None = None  # sum of the unit embeddings observed
+    emb_n: int = 0
+    patch: np.ndarray | None = None  # grey patch at the last recognition (unit vector)
+    clear_frames: int = 0
+    clear_timestamp: float | None = None
+    was_clear: bool = False
+    identity: str | None = None  # shown identity (only once decided)
     distance: float | None = None
-    confident: bool = False
-    decision: str | None = None  # "granted" | "denied" | "unknown" once confident
-    event: AccessEvent | None = None
-    changes: list[IdentityChange] = field(default_factory=list)
+    decision: str | None = None  # "granted" | "denied" | "unknown" once decided
+    event: AccessEvent | None = None  # the track's decision event
+    events: list[AccessEvent] = field(default_factory=list)  # decision + changes
+    previous: str | None = None  # identity of the decided track this one was split from (no gap)
+    split_from: int | None = None
+    crowded_until: int = -1
+
+    @property
+    def decided(self) -> bool:
+        return self.event is not None
 
     @property
     def voted_identity(self) -> str | None:
-        return None if self.identity is _NO_VOTE else self.identity
+        return self.identity
+
+    def mean_embedding(self) -> np.ndarray | None:
+        if self.emb_sum is None or self.emb_n == 0:
+            return None
+        n = float(np.linalg.norm(self.emb_sum))
+        return self.emb_sum / n if n > 0 else None
 
     def predict(self, frame_index: int) -> np.ndarray:
         """Constant-velocity box at ``frame_index``."""
         return self.box + self.velocity * max(0, frame_index - self.last_frame)
+
+
+# the fields that belong to the person, not to the box: swapped when faces are re-paired with tracks
+_PERSON_FIELDS = (
+    "track_id first_frame observations total_observations last_observed_frame emb_sum emb_n patch "
+    "clear_frames clear_timestamp identity distance decision event events previous split_from"
+).split()
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -211,56 +269,80 @@ def assign(cost: np.ndarray, valid: np.ndarray) -> list[tuple[int, int]]:
 
 
 class Tracker:
-    """Associates faces across frames, decides who needs recognition, votes identities, emits access events.
+    """Associates faces across frames, decides who needs recognition, decides access once per face.
 
     Args:
         iou_threshold: minimum IoU between a track's predicted box and a detection to match them.
         max_missed: a track ends after this many consecutive ``update`` calls without a match.
-        reverify_every: a tracked face is recognised again when this many frames (``frame_index`` units)
+        reverify_every: a decided face is recognised again when this many frames (``frame_index`` units)
             have passed since its last recognition result.
-        min_hits: observations agreeing on one identity (and a majority of the history) that make a track
-            confident; also the frames a track must have been seen in to yield an "unknown" event at its end
-            (so one-frame detector false positives do not log strangers).
-        weak_margin: a result whose distance is within this of the threshold (either side) is weak and
-            asks for another recognition on the next frame.
-        policy_of: name -> "allowed" | "denied" | None (resolve schedules inside it). "allowed" gives
-            "granted", anything else "denied" (default deny). Without it every known identity is granted.
-        history: recognition results kept per track for the vote.
+        min_agree: clear results naming the same person (within the threshold, a majority of the track's
+            results) before access is granted or denied.
+        min_unknown: clear results matching nobody (a majority) before the face is logged as unknown.
+        max_undecided: clear results after which a face with mixed results is logged as unknown
+            ("ambiguous").
+        margin: the median distance of the agreeing results must be at least this far inside the threshold
+            (L2); results within ``margin`` of the threshold (either side) are also re-checked next frame.
+        policy_of: name -> "allowed" | "denied" | None, or a ``(decision, reason)`` pair (resolve schedules
+            inside it). "allowed" gives "granted", anything else "denied" (default deny). Without it every
+            known identity is granted.
         max_centre_shift: fallback gate for fast motion, when IoU fails: centre shift at most this fraction
             of the face size (and sizes within 1.5x) still matches, ranked below every IoU match.
         velocity_alpha: smoothing of the constant-velocity estimate (1 = last displacement only).
-        recheck_iou: a match weaker than this (IoU with the predicted box), a centre-only match, or a track
-            found again after missed frames asks for recognition: that is where one person can take over
-            another's track (occlusion, someone stepping into the spot another just left).
+        recheck_iou: a match weaker than this (IoU with the predicted box), a size change beyond
+            ``recheck_size``, a centre-only match or a track found again after missed frames asks for
+            recognition: that is where one person can take over another's track.
+        recheck_size: relative change of the box side (e.g. 0.25 = 25%) that asks for recognition.
+        min_patch_similarity: the face's grey patch correlating less than this with the patch at its last
+            recognition (another face, a fade, a turn) asks for recognition.
+        min_clear_px: the smaller box side a face needs for its results to count.
+        min_clear_score: the detector confidence a face needs for its results to count.
+        split_distance: L2 from a track's mean embedding beyond which a result is another person's face
+            (a new track). None: the recognizer's threshold of each result.
     """
 
     def __init__(
         self,
         iou_threshold: float = 0.3,
         max_missed: int = 10,
-        reverify_every: int = 30,
-        min_hits: int = 2,
-        weak_margin: float = 0.1,
-        policy_of: Callable[[str], str | None] | None = None,
-        history: int = 9,
+        reverify_every: int = 15,
+        min_agree: int = 3,
+        min_unknown: int = 3,
+        max_undecided: int = 12,
+        margin: float = 0.05,
+        policy_of: Callable[[str], Any] | None = None,
         max_centre_shift: float = 0.6,
         velocity_alpha: float = 0.5,
         recheck_iou: float = 0.5,
+        recheck_size: float = 0.25,
+        min_patch_similarity: float = 0.6,
+        min_clear_px: float = 48.0,
+        min_clear_score: float = 0.85,
+        split_distance: float | None = None,
     ) -> None:
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in (0, 1], not {iou_threshold}")
-        if min_hits < 1 or history < min_hits:
-            raise ValueError(f"need 1 <= min_hits <= history, got min_hits={min_hits}, history={history}")
+        if min_agree < 1 or min_unknown < 1 or max_undecided < max(min_agree, min_unknown):
+            raise ValueError(
+                "need min_agree >= 1, min_unknown >= 1 and max_undecided >= both, got "
+                f"{min_agree}, {min_unknown}, {max_undecided}"
+            )
         self.iou_threshold = float(iou_threshold)
         self.max_missed = int(max_missed)
         self.reverify_every = int(reverify_every)
-        self.min_hits = int(min_hits)
-        self.weak_margin = float(weak_margin)
+        self.min_agree = int(min_agree)
+        self.min_unknown = int(min_unknown)
+        self.max_undecided = int(max_undecided)
+        self.margin = float(margin)
         self.policy_of = policy_of
-        self.history = int(history)
         self.max_centre_shift = float(max_centre_shift)
         self.velocity_alpha = float(velocity_alpha)
         self.recheck_iou = float(recheck_iou)
+        self.recheck_size = float(recheck_size)
+        self.min_patch_similarity = float(min_patch_similarity)
+        self.min_clear_px = float(min_clear_px)
+        self.min_clear_score = float(min_clear_score)
+        self.split_distance = None if split_distance is None else float(split_distance)
         self.reset()
 
     def reset(self) -> None:
@@ -268,13 +350,21 @@ class Tracker:
         self._tracks: dict[int, Track] = {}
         self._next_id = 1
         self._events: list[AccessEvent] = []
-        self._changes: list[IdentityChange] = []
         self._counts: Counter[str] = Counter()
 
     @property
     def tracks(self) -> list[Track]:
         """The active tracks (a copy of the list; the tracks themselves are live)."""
         return list(self._tracks.values())
+
+    def model_changed(self) -> None:
+        """The recognizer model changed: embeddings and distances are on another scale. Forget what each
+        track's face looked like and recognise every track again (decisions stand)."""
+        for t in self._tracks.values():
+            t.emb_sum, t.emb_n = None, 0
+            t.last_observed_frame = -(10**9)
+            if not t.decided:
+                t.observations.clear()
 
     # ------------------------------------------------------------------ association
     def _match(
@@ -285,12 +375,8 @@ class Tracker:
             return []
         pred = np.stack([t.predict(frame_index) for t in tracks])
         iou = iou_matrix(pred, boxes)
-        size_p = np.sqrt(
-            np.clip(pred[:, 2] - pred[:, 0], 1e-6, None) * np.clip(pred[:, 3] - pred[:, 1], 1e-6, None)
-        )
-        size_d = np.sqrt(
-            np.clip(boxes[:, 2] - boxes[:, 0], 1e-6, None) * np.clip(boxes[:, 3] - boxes[:, 1], 1e-6, None)
-        )
+        size_p = _side(pred)
+        size_d = _side(boxes)
         cp = (pred[:, :2] + pred[:, 2:]) / 2
         cd = (boxes[:, :2] + boxes[:, 2:]) / 2
         shift = np.linalg.norm(cp[:, None, :] - cd[None, :, :], axis=2) / (
@@ -302,16 +388,32 @@ class Tracker:
         cost = np.where(by_iou, 1.0 - iou, 1.0 + shift)  # any IoU match beats any centre-only match
         return [(ti, fi, float(iou[ti, fi])) for ti, fi in assign(cost, by_iou | by_centre)]
 
+    def _new_track(self, box: np.ndarray, frame_index: int, ts: float) -> Track:
+        t = Track(self._next_id, np.asarray(box, np.float64).copy(), frame_index, frame_index, ts)
+        self._next_id += 1
+        self._tracks[t.track_id] = t
+        self._counts["tracks_created"] += 1
+        return t
+
     # ------------------------------------------------------------------ per frame
-    def update(self, faces: list[Face], frame_index: int, timestamp: float | None = None) -> list[Face]:
+    def update(
+        self,
+        faces: list[Face],
+        frame_index: int,
+        timestamp: float | None = None,
+        image: np.ndarray | None = None,
+    ) -> list[Face]:
         """Assign ``track_id`` to every face, age/end tracks, and mark who needs recognition.
 
-        Sets ``face.data["needs_recognition"]`` (bool) and ``face.data["recognition_reason"]``: "new"
-        (first frame of a track), "unconfirmed" (fewer than ``min_hits`` agreeing results), "reacquired"
-        (matched again after missed frames) or "jump" (matched with IoU below ``recheck_iou``): the face may
-        be someone else now, "disagree" (the last result differs from the vote), "weak", "reverify" or
-        None. Copies the track's voted identity, distance and decision onto every face. Returns ``faces``
-        (modified in place).
+        ``image`` (BGR, the frame the faces were found in) lets the tracker see whether a face is cut by
+        the frame edge and whether it still looks like the face it recognised (a grey patch); without it
+        neither check runs. Sets ``face.data["needs_recognition"]`` (bool), ``face.data["clear"]`` and
+        ``face.data["recognition_reason"]``: "new", "undecided", "reacquired" (found again after missed
+        frames), "jump" (a weak or centre-only match, or a size change), "appearance" (the face no longer
+        looks like at its last recognition), "crowded" (boxes overlap: people may swap), "clear" (clear
+        again after being unclear), "weak", "reverify" or None. Copies the track's decided identity,
+        distance and decision onto every face (nothing before a decision: ``face.data["pending"]``).
+        Returns ``faces`` (modified in place).
         """
         ts = time.time() if timestamp is None else float(timestamp)
         tracks = list(self._tracks.values())
@@ -319,12 +421,13 @@ class Tracker:
         pairs = self._match(tracks, boxes, frame_index)
         matched_tracks = {ti for ti, _, _ in pairs}
         owner: dict[int, Track] = {}
-        doubtful: dict[int, str] = {}  # associations that may have swapped people: recognise again
+        doubtful: dict[int, str] = {}  # associations that may hold another face now: recognise again
         for ti, fi, iou in pairs:
             t = tracks[ti]
+            ratio = _side(boxes[fi : fi + 1])[0] / max(_side(t.box[None])[0], 1e-6)
             if t.missed > 0:
                 doubtful[fi] = "reacquired"
-            elif iou < self.recheck_iou:
+            elif iou < self.recheck_iou or abs(ratio - 1.0) > self.recheck_size:
                 doubtful[fi] = "jump"
             gap = max(1, frame_index - t.last_frame)
             step = (boxes[fi] - t.box) / gap
@@ -344,23 +447,32 @@ class Tracker:
                     self._end(t)
         for fi in range(len(faces)):
             if fi not in owner:
-                t = Track(
-                    self._next_id,
-                    boxes[fi].copy(),
-                    frame_index,
-                    frame_index,
-                    ts,
-                    observations=deque(maxlen=self.history),
-                )
-                self._next_id += 1
-                self._tracks[t.track_id] = t
-                self._counts["tracks_created"] += 1
-                owner[fi] = t
+                owner[fi] = self._new_track(boxes[fi], frame_index, ts)
+        self._mark_crowded(owner, boxes, frame_index)
+        shape = None if image is None else image.shape[:2]
         for fi, face in enumerate(faces):
             t = owner[fi]
-            reason = self._recognition_reason(t, frame_index, doubtful.get(fi))
+            clear = self._is_clear(face, shape)
+            patch = _grey_patch(image, boxes[fi]) if image is not None else None
+            face.data["patch"] = patch
+            face.data["clear"] = clear
+            if clear:
+                t.clear_frames += 1
+                if t.clear_timestamp is None:
+                    t.clear_timestamp = ts
+            doubt = doubtful.get(fi)
+            if doubt is None and clear and not t.was_clear and t.total_observations:
+                doubt = "clear"
+            t.was_clear = clear
+            if doubt is None and patch is not None and t.patch is not None:
+                if float(patch @ t.patch) < self.min_patch_similarity:
+                    doubt = "appearance"
+            if doubt is None and frame_index <= t.crowded_until:
+                doubt = "crowded"
+            reason = self._recognition_reason(t, frame_index, doubt) if clear else None
             face.track_id = t.track_id
             face.data["frame_index"] = frame_index
+            face.data["timestamp"] = ts
             face.data["needs_recognition"] = reason is not None
             face.data["recognition_reason"] = reason
             self._copy_to(t, face)
@@ -368,17 +480,38 @@ class Tracker:
             self._counts["recognitions_requested" if reason else "recognitions_skipped"] += 1
         return faces
 
+    def _mark_crowded(self, owner: dict[int, Track], boxes: np.ndarray, frame_index: int) -> None:
+        """Tracks whose boxes overlap are re-recognised while they do and for 3 frames after."""
+        if len(boxes) < 2:
+            return
+        iou = iou_matrix(boxes, boxes)
+        np.fill_diagonal(iou, 0.0)
+        for fi in np.nonzero(iou.max(axis=1) > 0.0)[0]:
+            owner[int(fi)].crowded_until = frame_index + 3
+
+    def _is_clear(self, face: Face, shape: tuple[int, int] | None) -> bool:
+        x1, y1, x2, y2 = (float(v) for v in face.box[:4])
+        if min(x2 - x1, y2 - y1) < self.min_clear_px or float(face.score) < self.min_clear_score:
+            return False
+        if shape is not None:
+            h, w = shape
+            if x1 < 1 or y1 < 1 or x2 > w - 1 or y2 > h - 1:
+                return False  # cut by the frame edge: half a face is no evidence
+        return True
+
     def _recognition_reason(self, t: Track, frame_index: int, doubt: str | None) -> str | None:
-        if not t.observations:
+        if t.total_observations == 0:
             return "new"
-        if not t.confident and len(t.observations) < self.history:
-            return "unconfirmed"
+        if not t.decided:
+            return doubt or "undecided"
         if doubt is not None:
             return doubt
-        last = t.observations[-1]
-        if last.identity != t.voted_identity:
-            return "disagree"
-        if last.weak:
+        last = t.observations[-1] if t.observations else None
+        if (
+            last is not None
+            and last.distance is not None
+            and abs(last.distance - last.threshold) <= self.margin
+        ):
             return "weak"
         if t.last_observed_frame is not None and frame_index - t.last_observed_frame >= self.reverify_every:
             return "reverify"
@@ -386,7 +519,9 @@ class Tracker:
 
     @staticmethod
     def _copy_to(t: Track, face: Face) -> None:
-        if t.identity is _NO_VOTE:
+        face.data["pending"] = not t.decided
+        if not t.decided:
+            face.identity, face.distance, face.decision = None, None, None
             return
         face.identity = t.identity
         face.distance = t.distance
@@ -394,90 +529,226 @@ class Tracker:
 
     # ------------------------------------------------------------------ recognition results
     def observe(self, face: Face, identity: str | None, distance: float | None, threshold: float) -> None:
-        """Record a recognition result for ``face``'s track and re-vote its identity.
+        """Record one recognition result (``face.embedding`` is used when set) and decide if it can."""
+        face.identity, face.distance = identity, distance
+        self.observe_many([face], threshold)
+
+    def observe_many(self, faces: Sequence[Face], threshold: float) -> None:
+        """Record the recognition results of one frame's faces (``face.identity``/``face.distance`` as the
+        gallery matched them, ``face.embedding`` if any) and make the decisions they allow.
 
         ``identity`` None means not matched (stranger); ``distance`` is the L2 distance to the best gallery
-        candidate (None if the gallery is empty). A result for a track that has already ended (a late
-        remote answer) is ignored. Sets the voted identity/distance/decision on ``face``.
+        candidate (None if the gallery is empty). First re-pairs faces with the tracks whose faces they look
+        like (people crossing), then splits off a new track for a face that is not its track's person.
+        A result for a track that has already ended (a late remote answer) is ignored. Sets the decided
+        identity/distance/decision on each face.
         """
-        if face.track_id is None:
-            raise ValueError("observe() needs a face that went through Tracker.update() (track_id is None)")
-        face.data["raw_identity"] = identity
-        face.data["raw_distance"] = distance
-        t = self._tracks.get(face.track_id)
-        if t is None:
-            log.debug("track %d already ended; recognition result ignored", face.track_id)
+        live = []
+        for face in faces:
+            if face.track_id is None:
+                raise ValueError(
+                    "observe() needs a face that went through Tracker.update() (track_id is None)"
+                )
+            face.data["raw_identity"] = face.identity
+            face.data["raw_distance"] = face.distance
+            if face.track_id not in self._tracks:
+                log.debug("track %d already ended; recognition result ignored", face.track_id)
+                continue
+            live.append(face)
+        self._repair(live)
+        for face in live:
+            self._observe_one(face, float(threshold))
+
+    def _repair(self, faces: list[Face]) -> None:
+        """Give each face the track whose remembered face it is closest to (two people crossing)."""
+        cands = [f for f in faces if f.embedding is not None]
+        tracks = [self._tracks[f.track_id] for f in cands]  # type: ignore[index]
+        means = [t.mean_embedding() for t in tracks]
+        if len(cands) < 2 or sum(m is not None for m in means) < 2:
             return
+        emb = np.stack([np.asarray(f.embedding, np.float32) for f in cands])
+        cost = np.full((len(cands), len(tracks)), 1.0)  # a track with no mean yet costs "undecided"
+        for j, m in enumerate(means):
+            if m is not None:
+                cost[:, j] = np.linalg.norm(emb - m[None, :], axis=1)
+        pairs = hungarian(cost.tolist())
+        if all(i == j for i, j in pairs):
+            return
+        current = float(np.trace(cost))
+        better = sum(cost[i, j] for i, j in pairs)
+        if better > current - 0.2:  # a clear improvement only
+            return
+        payloads = [{k: getattr(t, k) for k in _PERSON_FIELDS} for t in tracks]
+        for i, j in pairs:  # face i keeps its box's track object, which takes the person of track j
+            t = tracks[i]
+            for k, v in payloads[j].items():
+                setattr(t, k, v)
+        for t in tracks:
+            self._tracks[t.track_id] = t
+        for f, t in zip(cands, tracks):
+            f.track_id = t.track_id
+        self._counts["re_paired"] += 1
+        log.info("re-paired %d crossing faces with their tracks", len(cands))
+
+    def _observe_one(self, face: Face, threshold: float) -> None:
+        t = self._tracks[face.track_id]  # type: ignore[index]
         frame_index = int(face.data.get("frame_index", t.last_frame))
-        weak = distance is not None and abs(float(distance) - float(threshold)) <= self.weak_margin
-        t.observations.append(Observation(frame_index, identity, distance, float(threshold), weak))
+        identity, distance = face.identity, face.distance
+        emb = None if face.embedding is None else np.asarray(face.embedding, np.float32)
+        mean = t.mean_embedding()
+        self_d = None if (emb is None or mean is None) else float(np.linalg.norm(emb - mean))
+        obs = Observation(
+            frame_index, identity, None if distance is None else float(distance), threshold, self_d
+        )
+        split_at = self.split_distance if self.split_distance is not None else threshold
+        other_person = self_d is not None and self_d > split_at
+        # without embeddings (a fake pipeline) only the gallery can tell: a decided track whose face was
+        # in doubt (gap, jump, new look, crowd) and now names someone else is another person
+        doubted = face.data.get("recognition_reason") in _DOUBTS
+        other_by_name = emb is None and t.decided and doubted and identity != t.identity
+        if other_person or other_by_name:
+            t = self._split(t, face, frame_index)
+        t.observations.append(obs)
+        if t.decided and len(t.observations) > _KEEP_DECIDED:
+            del t.observations[0]
+        t.total_observations += 1
         t.last_observed_frame = (
             frame_index if t.last_observed_frame is None else max(t.last_observed_frame, frame_index)
         )
+        if emb is not None:
+            t.emb_sum = emb.astype(np.float64) if t.emb_sum is None else t.emb_sum + emb
+            t.emb_n += 1
+        patch = face.data.get("patch")
+        if patch is not None:
+            t.patch = patch
         self._counts["observations"] += 1
-        self._vote(t)
+        self._decide_track(t, face)
         self._copy_to(t, face)
 
-    def _vote(self, t: Track) -> None:
-        obs = list(t.observations)
-        counts = Counter(o.identity for o in obs)
-        best = max(counts.values())
-        leaders = {label for label, n in counts.items() if n == best}
-        if t.identity is not _NO_VOTE and t.identity in leaders:
-            winner = t.identity  # hysteresis: a tie never flips the current identity
-        else:
-            winner = next(o.identity for o in reversed(obs) if o.identity in leaders)
-        previous = t.identity
-        t.identity = winner
-        t.distance = next((o.distance for o in reversed(obs) if o.identity == winner), None)
-        t.confident = counts[winner] >= self.min_hits and 2 * counts[winner] > len(obs)
-        if winner != previous or t.decision is None:
-            t.decision = (self._decide(winner) if winner is not None else UNKNOWN) if t.confident else None
-        if winner != previous and previous is not _NO_VOTE and t.event is not None:
-            change = IdentityChange(t.last_timestamp, t.track_id, t.last_frame, previous, winner)
-            t.changes.append(change)
-            self._changes.append(change)
-            self._counts["identity_changes"] += 1
-            log.info(
-                "track %d: identity changed from %s to %s after its access event",
-                t.track_id,
-                previous,
-                winner,
-            )
-        if t.confident and winner is not None and t.event is None and t.decision is not None:
-            self._emit(t, winner, t.decision)
+    def _split(self, old: Track, face: Face, frame_index: int) -> Track:
+        """``face`` is not ``old``'s person: end ``old`` and follow ``face`` with a new track."""
+        new = self._new_track(old.box, frame_index, old.last_timestamp)
+        new.velocity = old.velocity.copy()
+        new.hits, new.clear_frames, new.was_clear = 1, 1, True
+        new.clear_timestamp = float(face.data.get("timestamp", old.last_timestamp))
+        new.split_from = old.track_id
+        reacquired = face.data.get("recognition_reason") == "reacquired"
+        if old.decided and not reacquired:
+            new.previous = old.identity if old.identity is not None else UNKNOWN
+        old.box = old.box.copy()
+        self._end(old)
+        face.track_id = new.track_id
+        self._counts["splits"] += 1
+        log.info("track %d: another face in its box; following it as track %d", old.track_id, new.track_id)
+        return new
 
-    def _decide(self, identity: str) -> str:
+    # ------------------------------------------------------------------ decisions
+    def _decide_track(self, t: Track, face: Face) -> None:
+        obs = t.observations
+        ts = float(face.data.get("timestamp", t.last_timestamp))
+        frame_index = int(face.data.get("frame_index", t.last_frame))
+        supports = Counter(o.identity for o in obs if o.supports())
+        best, n_best = supports.most_common(1)[0] if supports else (None, 0)
+        no_match = sum(o.no_match() for o in obs)
+        if not t.decided:
+            if best is not None and n_best >= self.min_agree and 2 * n_best > len(obs):
+                d = statistics.median(o.distance for o in obs if o.identity == best and o.supports())  # type: ignore[type-var]
+                if d <= obs[-1].threshold - self.margin:
+                    decision, reason = self._decide(best)
+                    self._emit(t, best, d, decision, reason, n_best, ts, frame_index)
+                    return
+            if no_match >= self.min_unknown and 2 * no_match > len(obs):
+                d = _median([o.distance for o in obs if o.no_match()])
+                self._emit(t, None, d, UNKNOWN, "no-match", no_match, ts, frame_index)
+                return
+            if len(obs) >= self.max_undecided:
+                self._emit(
+                    t,
+                    None,
+                    _median([o.distance for o in obs]),
+                    UNKNOWN,
+                    "ambiguous",
+                    len(obs),
+                    ts,
+                    frame_index,
+                )
+            return
+        # decided: the same face now names someone else, consistently -> a second, flagged event
+        if best is not None and best != t.identity and n_best >= self.min_agree and 2 * n_best > len(obs):
+            d = statistics.median(o.distance for o in obs if o.identity == best and o.supports())  # type: ignore[type-var]
+            if d <= obs[-1].threshold - self.margin:
+                decision, _ = self._decide(best)
+                previous = t.identity if t.identity is not None else UNKNOWN
+                self._emit(
+                    t, best, d, decision, "identity-changed", n_best, ts, frame_index, CHANGE, previous
+                )
+
+    def _decide(self, identity: str) -> tuple[str, str]:
         if self.policy_of is None:
-            return GRANTED
+            return GRANTED, "matched"
         try:
             policy = self.policy_of(identity)
         except Exception as err:  # a store error must not stop the camera loop; deny and say why
             log.warning("policy lookup for %s failed (%s); access denied", identity, err)
-            return DENIED
-        return GRANTED if policy == "allowed" else DENIED
+            return DENIED, "policy-error"
+        if isinstance(policy, tuple):
+            return policy[0], policy[1]
+        return (GRANTED, "matched") if policy == "allowed" else (DENIED, "policy")
 
-    def _emit(self, t: Track, identity: str | None, decision: str) -> None:
-        distance = next((o.distance for o in reversed(t.observations) if o.identity == identity), None)
-        if distance is None and t.observations:
-            distance = t.observations[-1].distance
-        t.event = AccessEvent(
-            t.last_timestamp,
+    def _emit(
+        self,
+        t: Track,
+        identity: str | None,
+        distance: float | None,
+        decision: str,
+        reason: str,
+        observations: int,
+        ts: float,
+        frame_index: int,
+        kind: str = DECISION,
+        previous: str | None = None,
+    ) -> None:
+        if kind == DECISION and t.previous is not None:  # took a decided person's place without a gap
+            kind, previous, reason = CHANGE, t.previous, "identity-changed"
+        event = AccessEvent(
+            ts,
             t.track_id,
             identity,
             distance,
             decision,
-            t.last_frame,
-            sum(o.identity == identity for o in t.observations),
+            frame_index,
+            observations,
+            reason,
+            kind,
+            previous,
+            clear_timestamp=t.clear_timestamp,
         )
-        self._events.append(t.event)
+        if t.event is None:
+            t.event = event
+        t.events.append(event)
+        t.identity, t.distance, t.decision = identity, distance, decision
+        t.observations = [o for o in t.observations if o.identity == identity][-self.min_agree :]
+        self._events.append(event)
         self._counts["events"] += 1
+        if kind == CHANGE:
+            self._counts["identity_changes"] += 1
+            log.info("track %d: %s -> %s (%s)", t.track_id, previous, identity or UNKNOWN, reason)
 
     def _end(self, t: Track) -> None:
         self._tracks.pop(t.track_id, None)
         self._counts["tracks_ended"] += 1
-        if t.event is None and t.observations and t.hits >= self.min_hits:
-            self._emit(t, None, UNKNOWN)
+        if not t.decided and t.total_observations > 0 and t.clear_frames >= 2:
+            obs = t.observations
+            self._emit(
+                t,
+                None,
+                _median([o.distance for o in obs]),
+                UNKNOWN,
+                "too-brief",
+                len(obs),
+                t.last_timestamp,
+                t.last_frame,
+            )
 
     def end_all(self) -> None:
         """End every active track now (end of video, source switch), emitting their pending events."""
@@ -486,14 +757,9 @@ class Tracker:
 
     # ------------------------------------------------------------------ outputs
     def pop_events(self) -> list[AccessEvent]:
-        """Access events since the last call, in the order they were decided."""
+        """Access events (decisions and changes) since the last call, in the order they were made."""
         events, self._events = self._events, []
         return events
-
-    def pop_identity_changes(self) -> list[IdentityChange]:
-        """Identity changes of already-decided tracks since the last call (for the log)."""
-        changes, self._changes = self._changes, []
-        return changes
 
     def stats(self) -> dict[str, float]:
         """Counters: tracks created/active/ended, faces, recognitions requested vs skipped, events, ..."""
@@ -510,4 +776,36 @@ class Tracker:
             "observations": c["observations"],
             "events": c["events"],
             "identity_changes": c["identity_changes"],
+            "splits": c["splits"],
+            "re_paired": c["re_paired"],
         }
+
+
+def _side(boxes: np.ndarray) -> np.ndarray:
+    """Geometric-mean side of (N, 4) boxes, px."""
+    return np.sqrt(
+        np.clip(boxes[:, 2] - boxes[:, 0], 1e-6, None) * np.clip(boxes[:, 3] - boxes[:, 1], 1e-6, None)
+    )
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    vals = [float(v) for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def _grey_patch(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    """The face as a zero-mean, unit-norm 16x16 grey vector (None when the box is off the image)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (int(round(float(v))) for v in box[:4])
+    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+    if x2 - x1 < 4 or y2 - y1 < 4:
+        return None
+    crop = image[y1:y2, x1:x2]
+    if crop.ndim == 3:
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    v = cv2.resize(crop, (_PATCH, _PATCH), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    v -= v.mean()
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-3 else None

@@ -1,0 +1,110 @@
+"""Door scenes built from real photos (the demo's 5-celebrity *val* photos, never the enrolled *train*
+photos): hand-overs at one spot, a face that enters half out of
+frame, two people crossing. Shared by the scene tests and benchmarks/bench_decisions.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+FPS = 15
+W, H = 1280, 720
+
+
+def portrait(path: Path, height: int = 300) -> np.ndarray:
+    from core.imageio import load_image
+
+    img = load_image(path)
+    s = height / img.shape[0]
+    return cv2.resize(img, (max(1, int(img.shape[1] * s)), height), interpolation=cv2.INTER_AREA)
+
+
+def paste(frame: np.ndarray, tile: np.ndarray, x: int, y: int) -> None:
+    """Paste ``tile`` with its top-left at (x, y), clipped to the frame."""
+    th, tw = tile.shape[:2]
+    xa, xb = max(x, 0), min(x + tw, frame.shape[1])
+    ya, yb = max(y, 0), min(y + th, frame.shape[0])
+    if xb > xa and yb > ya:
+        frame[ya:yb, xa:xb] = tile[ya - y : yb - y, xa - x : xb - x]
+
+
+@dataclass
+class Scene:
+    """A list of frames and, in order, who appears (name, or None for a stranger) in each appearance."""
+
+    frames: list[np.ndarray] = field(default_factory=list)
+    appearances: list[tuple[str, str | None, int, int]] = field(
+        default_factory=list
+    )  # label, name, first, last
+
+    def background(self) -> np.ndarray:
+        bg = np.zeros((H, W, 3), np.uint8)
+        bg[:] = np.linspace(50, 120, W, dtype=np.uint8)[None, :, None]
+        return bg
+
+    def blank(self, n: int) -> None:
+        self.frames += [self.background() for _ in range(n)]
+
+    def stand(
+        self, label: str, name: str | None, tile: np.ndarray, n: int, x: int = 490, y: int = 200
+    ) -> None:
+        """``tile`` stands at (x, y) for ``n`` frames, swaying 1 px."""
+        first = len(self.frames)
+        for k in range(n):
+            f = self.background()
+            paste(f, tile, x + (k % 2), y)
+            self.frames.append(f)
+        self.appearances.append((label, name, first, len(self.frames) - 1))
+
+    def write(self, path: Path) -> Path:
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
+        for f in self.frames:
+            writer.write(f)
+        writer.release()
+        return path
+
+
+def door_scene(val: dict[str, list[Path]]) -> Scene:
+    """Six hand-overs and arrivals at one door, then two people crossing.
+
+    Enrolled (from their *train* photos): ben_afflek, jerry_seinfeld (allowed), elton_john (denied).
+    Strangers: mindy_kaling (two different photos).
+    """
+    ben, elton, jerry = (
+        portrait(val["ben_afflek"][0]),
+        portrait(val["elton_john"][0]),
+        portrait(val["jerry_seinfeld"][0]),
+    )
+    mindy, stranger = portrait(val["mindy_kaling"][0]), portrait(val["mindy_kaling"][1])
+    s = Scene()
+    s.stand("ben, then a stranger steps into his spot (2 frames gap)", "ben_afflek", ben, 24)
+    s.blank(2)
+    s.stand("stranger mindy in ben's spot", None, mindy, 24)
+    s.stand("jerry steps straight into the stranger's spot (no gap)", "jerry_seinfeld", jerry, 24)
+    s.blank(1)
+    s.stand("elton follows jerry into the same spot", "elton_john", elton, 24)
+    s.blank(14)
+    # a face that enters small and half out of frame, then becomes clear
+    first = len(s.frames)
+    for k in range(30):
+        scale = min(1.0, 0.35 + 0.05 * k)
+        tile = cv2.resize(ben, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        f = s.background()
+        paste(f, tile, int(-tile.shape[1] * 0.6 + min(k, 14) * 30), 200)
+        s.frames.append(f)
+    s.appearances.append(("ben enters small and half out of frame", "ben_afflek", first, len(s.frames) - 1))
+    s.blank(14)
+    # two people crossing: jerry left -> right, the stranger right -> left, in front of each other
+    first = len(s.frames)
+    for k in range(40):
+        f = s.background()
+        paste(f, stranger, W - 260 - 24 * k, 220)
+        paste(f, jerry, 40 + 24 * k, 180)
+        s.frames.append(f)
+    s.appearances.append(("jerry crossing", "jerry_seinfeld", first, len(s.frames) - 1))
+    s.appearances.append(("stranger crossing", None, first, len(s.frames) - 1))
+    s.blank(3)
+    return s
