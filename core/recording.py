@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from core.types import Face, FrameResult
+from core.types import FrameResult
 
 if TYPE_CHECKING:
     from core.telemetry import TelemetrySnapshot
@@ -162,22 +162,6 @@ def frame_row(
     return row
 
 
-def event_row(session_id: str, face: Face, timestamp: float | None = None) -> dict[str, Any]:
-    """One :data:`EVENT_COLUMNS` row for an access decision about ``face``.
-
-    ``timestamp`` is ``time.time()`` seconds (now when ``None``); ``identity`` is ``""`` for an
-    unknown face, ``distance`` ``""`` when it was not matched.
-    """
-    return {
-        "timestamp": iso_utc(time.time() if timestamp is None else timestamp),
-        "session": session_id,
-        "track": _cell(face.track_id),
-        "identity": _cell(face.identity),
-        "distance": _cell(None if face.distance is None else float(face.distance), 4),
-        "decision": _cell(face.decision),
-    }
-
-
 def access_event_row(session_id: str, event: Any) -> dict[str, Any]:
     """One :data:`EVENT_COLUMNS` row for a :class:`core.tracking.AccessEvent` (as the window shows it)."""
     return {
@@ -266,20 +250,6 @@ class CSVSink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class EventSink(CSVSink):
-    """A :class:`CSVSink` for access events (:data:`EVENT_COLUMNS`)."""
-
-    def __init__(self, path: str | Path, append: bool = False) -> None:
-        super().__init__(path, EVENT_COLUMNS, append=append)
-
-    def __enter__(self) -> EventSink:
-        self.open()
-        return self
-
-    def write_face(self, session_id: str, face: Face, timestamp: float | None = None) -> None:
-        self.write(event_row(session_id, face, timestamp))
 
 
 class FPSMonitor:

@@ -67,7 +67,7 @@ def test_every_appearance_gets_exactly_one_right_decision(door, detector, recogn
         assert (mine[0].identity, mine[0].decision) == (name, expected_decision[name]), f"{label}\n{report}"
     assert len(events) == len(scene.appearances), report  # nobody else, nothing twice
     # no inherited name: nobody is shown as someone who is not in the frame
-    for label, name, first, last in scene.appearances:
+    for label, _name, first, last in scene.appearances:
         others = {n for _, n, a, b in scene.appearances if a <= first <= b or a <= last <= b}
         for k in range(first, last + 1):
             assert shown.get(k, set()) <= others | {None}, f"frame {k} ({label}) showed {shown[k]}"

@@ -17,9 +17,8 @@ from core.recording import (
     EVENT_COLUMNS,
     FRAME_COLUMNS,
     CSVSink,
-    EventSink,
     FPSMonitor,
-    event_row,
+    access_event_row,
     frame_row,
     iso_utc,
 )
@@ -86,7 +85,21 @@ def test_columns_are_exactly_the_agreed_ones() -> None:
     assert FRAME_COLUMNS[:4] == ["session", "frame", "timestamp", "source"]
     assert len(FRAME_COLUMNS) == 25 and len(set(FRAME_COLUMNS)) == 25
     assert FRAME_COLUMNS[-3:] == ["rss_mb", "gpu_mem_mb", "power_w"]
-    assert EVENT_COLUMNS == ["timestamp", "session", "track", "identity", "distance", "decision"]
+    # the first six columns keep their place; why, on what evidence and where come after them
+    assert EVENT_COLUMNS == [
+        "timestamp",
+        "session",
+        "track",
+        "identity",
+        "distance",
+        "decision",
+        "frame",
+        "observations",
+        "reason",
+        "camera",
+        "kind",
+        "previous",
+    ]
 
 
 def test_three_frames_round_trip_with_empty_cells_where_not_measured(tmp_path: Path) -> None:
@@ -213,11 +226,17 @@ def test_concurrent_writers_leave_only_whole_rows(tmp_path: Path) -> None:
     assert all(len(row) == len(FRAME_COLUMNS) and None not in row for row in rows)
 
 
-def test_event_sink_writes_access_decisions(tmp_path: Path) -> None:
+def test_event_rows_say_what_was_decided_why_and_where(tmp_path: Path) -> None:
+    from core.tracking import AccessEvent
+
     path = tmp_path / "events" / "events.csv"
-    with EventSink(path) as sink:
-        sink.write_face("s1", face("ann", track_id=3, distance=0.41234, decision="granted"), 1_700_000_000.0)
-        sink.write_face("s1", face(None, track_id=4, decision="unknown"), 1_700_000_001.25)
+    granted = AccessEvent(1_700_000_000.0, 3, "ann", 0.41234, "granted", 17, 3, "matched", camera="front")
+    change = AccessEvent(
+        1_700_000_001.25, 4, None, None, "unknown", 40, 3, "identity-changed", "change", "ann"
+    )
+    with CSVSink(path, EVENT_COLUMNS) as sink:
+        sink.write(access_event_row("s1", granted))
+        sink.write(access_event_row("s1", change))
     header, rows = read_csv(path)
     assert header == EVENT_COLUMNS
     assert rows[0] == {
@@ -227,9 +246,19 @@ def test_event_sink_writes_access_decisions(tmp_path: Path) -> None:
         "identity": "ann",
         "distance": "0.4123",
         "decision": "granted",
+        "frame": "17",
+        "observations": "3",
+        "reason": "matched",
+        "camera": "front",
+        "kind": "decision",
+        "previous": "",
     }
-    assert rows[1]["identity"] == "" and rows[1]["distance"] == "" and rows[1]["decision"] == "unknown"
-    assert event_row("s", face())["timestamp"].endswith("+00:00")  # now, when no stamp is given
+    assert (rows[1]["identity"], rows[1]["distance"], rows[1]["kind"], rows[1]["previous"]) == (
+        "",
+        "",
+        "change",
+        "ann",
+    )
 
 
 def test_fps_monitor_over_synthetic_stamps() -> None:
