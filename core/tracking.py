@@ -316,7 +316,7 @@ class Tracker:
         recheck_iou: float = 0.5,
         recheck_size: float = 0.25,
         min_patch_similarity: float = 0.6,
-        min_clear_px: float = 48.0,
+        min_clear_px: float = 32.0,
         min_clear_score: float = 0.85,
         split_distance: float | None = None,
     ) -> None:
