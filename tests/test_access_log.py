@@ -140,3 +140,21 @@ def test_untracked_mode_asks_the_schedule_at_every_decision(tmp_path) -> None:
     s.set_policy("ann", "denied")  # e.g. another process, or 22:00 outside her schedule
     assert engine.process(image).faces[0].decision == "denied"
     engine.close()
+
+
+def test_switching_the_recognizer_model_rechecks_every_track_without_new_events(tmp_path) -> None:
+    from core.engine import Engine
+
+    class _Other(_OneFace):
+        class recognizer:  # noqa: N801
+            key = "fake512"
+            model = "facenet512"
+
+    engine = Engine(_OneFace(), None)
+    image = np.zeros((100, 100, 3), np.uint8)
+    reasons = [engine.process(image, k, 1000.0 + k).faces[0].data["recognition_reason"] for k in range(6)]
+    assert reasons == ["new", "undecided", "undecided", None, None, None]
+    engine.swap(_Other())
+    after = engine.process(image, 6, 1006.0).faces[0]
+    assert after.data["recognition_reason"] == "reverify" and after.decision == "granted"
+    assert len(engine.close().events) == 1

@@ -104,3 +104,21 @@ def test_run_logs_the_scene_with_reasons_in_the_events_csv(door, run_cli, tmp_pa
     # jerry stepped into the stranger's box without a gap: his event is flagged as a change
     [jerry_first] = [r for r in rows if r["identity"] == "jerry_seinfeld" and int(r["frame"]) < 100]
     assert (jerry_first["kind"], jerry_first["previous"]) == ("change", "unknown")
+
+
+def test_the_demo_logs_one_right_decision_per_appearance(run_cli, tmp_path) -> None:
+    # 8 scenes, 13 appearances of 4 enrolled people and 2 strangers, plus a second face in one of
+    # madonna's photos: 14 faces, 14 events (madonna is enrolled with the policy "denied")
+    events_csv = tmp_path / "events.csv"
+    code, out, err = run_cli("run", "--source", "demo", "--events", events_csv, "--quiet")
+    assert code == 0, err
+    with open(events_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    got = sorted((r["identity"], r["decision"]) for r in rows)
+    assert got == sorted(
+        [("ben_afflek", "granted")] * 3
+        + [("elton_john", "granted")] * 2
+        + [("jerry_seinfeld", "granted")] * 2
+        + [("madonna", "denied")] * 3
+        + [("", "unknown")] * 4
+    ), rows
