@@ -416,3 +416,16 @@ def test_schedule_and_policy_are_asked_when_each_decision_is_made() -> None:
     allowed["alice"] = ("denied", "schedule")  # 22:00: outside her schedule
     events += play(tracker, stand("alice", 10))
     assert [(e.decision, e.reason) for e in events] == [("granted", "matched"), ("denied", "schedule")]
+
+
+def test_agreeing_results_that_are_not_a_majority_decide_nothing() -> None:
+    # alice is named twice among five mixed results: enough agreeing results, but not a majority
+    tracker = Tracker(min_agree=2, min_unknown=5, max_undecided=12)
+    seq = [("bob", 0.5), ("carol", 0.5), ("alice", 0.4), ("dave", 0.5), ("alice", 0.4)]
+    for k, result in enumerate(seq):
+        step(tracker, [face(50, 50, who="x")], k, {"x": result})
+    assert tracker.pop_events() == []
+    step(tracker, [face(50, 50, who="x")], 5, {"x": ("alice", 0.4)})
+    step(tracker, [face(50, 50, who="x")], 6, {"x": ("alice", 0.4)})
+    [event] = tracker.pop_events()  # 4 of 7: now a majority
+    assert (event.identity, event.observations) == ("alice", 4)
