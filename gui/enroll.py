@@ -12,7 +12,6 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
-    QCheckBox,
     QComboBox,
     QCompleter,
     QDialog,
@@ -178,7 +177,8 @@ class CapturePage(QWizardPage):
         self.progress.setFormat("%v / %m samples")
         self.pose = QProgressBar()
         self.pose.setRange(0, round(LIVE_POSE_SPREAD * 100))
-        self.pose.setFormat("head turn %p%")
+        self.pose.setFormat("head turn (optional) %p%")
+        self.pose.setToolTip("Samples with the head turned a little recognise better; not required")
         self.strip = QListWidget()
         self.strip.setViewMode(QListWidget.ViewMode.IconMode)
         self.strip.setIconSize(QSize(56, 56))
@@ -188,8 +188,6 @@ class CapturePage(QWizardPage):
         self.pause = QPushButton("Pause")
         self.pause.setCheckable(True)
         self.pause.toggled.connect(self._pause)
-        self.accept_no_turn = QCheckBox("Accept without the head-turn check (the person cannot turn)")
-        self.accept_no_turn.toggled.connect(lambda _: self.completeChanged.emit())
         lay = QVBoxLayout(self)
         lay.addWidget(self.preview, 1)
         lay.addWidget(self.guidance)
@@ -200,7 +198,6 @@ class CapturePage(QWizardPage):
         bars.addWidget(self.pause)
         lay.addLayout(bars)
         lay.addWidget(self.strip)
-        lay.addWidget(self.accept_no_turn)
 
     def initializePage(self) -> None:  # noqa: N802 - Qt API
         self.status = None
@@ -250,22 +247,31 @@ class CapturePage(QWizardPage):
         self.progress.setRange(0, max(1, st.min_samples))
         self.progress.setValue(min(st.samples, st.min_samples))
         self.pose.setValue(min(self.pose.maximum(), round(st.pose_spread * 100)))
-        self.guidance.setText("Done: press Next" if st.ready else st.guidance.capitalize())
-        colour = "#3ecf6e" if st.ok else "#ffab2e"
+        if st.done:
+            self.guidance.setText("Done: press Next")
+        elif st.ready:
+            self.guidance.setText(
+                "Enough samples: press Next to review them (capture goes on for head-turn samples)"
+            )
+        else:
+            self.guidance.setText(st.guidance[:1].upper() + st.guidance[1:])
+        colour = "#3ecf6e" if st.ok else ("#ff5d5d" if st.paused else "#ffab2e")
         self.reason.setText(
             f"<span style='color:{colour}'>{'sample accepted' if st.ok else st.reason}</span>"
         )
         if st.crop_jpeg:
             self.strip.addItem(QListWidgetItem(QIcon(pixmap_from_jpeg(st.crop_jpeg, 56)), ""))
-        if st.ready:
+        if st.done:
+            self.pause.blockSignals(True)  # the worker stopped capturing already
             self.pause.setChecked(True)
+            self.pause.setText("Resume")
+            self.pause.blockSignals(False)
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:  # noqa: N802 - Qt API
+        """Next is available as soon as there are enough good samples (never waits on a head turn)."""
         st = self.status
-        if st is None:
-            return False
-        return st.ready or (st.samples >= st.min_samples and self.accept_no_turn.isChecked())
+        return st is not None and st.ready
 
     def nextId(self) -> int:  # noqa: N802 - Qt API
         return PAGE_REVIEW
@@ -347,6 +353,7 @@ class ReviewPage(QWizardPage):
         self.warning.setWordWrap(True)
         self.warning.setObjectName("warning")
         self.loaded = False
+        self.outliers = 0
         lay = QVBoxLayout(self)
         lay.addWidget(self.grid, 1)
         lay.addWidget(self.warning)
@@ -360,21 +367,39 @@ class ReviewPage(QWizardPage):
 
     def _show(self, data: dict[str, Any]) -> None:
         self.grid.blockSignals(True)
+        thr = data.get("threshold")
+        outliers = 0
         for i, s in enumerate(data["samples"]):
-            item = QListWidgetItem(QIcon(pixmap_from_jpeg(s["crop"], 96)), f"q {s['quality']:.2f}")
+            odd = bool(s.get("outlier"))
+            outliers += odd
+            label = f"⚠ unlike the others {s['distance']:.2f}" if odd else f"q {s['quality']:.2f}"
+            item = QListWidgetItem(QIcon(pixmap_from_jpeg(s["crop"], 96)), label)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked)
+            # a sample unlike the others is probably someone else: it starts unticked
+            item.setCheckState(Qt.CheckState.Unchecked if odd else Qt.CheckState.Checked)
             item.setData(Qt.ItemDataRole.UserRole, i)
-            item.setToolTip(str(s["source"]))
+            tip = str(s["source"])
+            if s.get("distance") is not None:
+                tip += f"\ndistance to the other samples' mean: {s['distance']:.2f} (threshold {thr:.2f})"
+            if odd:
+                item.setForeground(Qt.GlobalColor.red)
+            item.setToolTip(tip)
             self.grid.addItem(item)
         self.grid.blockSignals(False)
         similar = data.get("lookalike")
-        self.warning.setText(
-            f"⚠ {self.w.person} looks like enrolled {similar[0]} (distance {similar[1]:.2f}). "
-            "Check it is not the same person under another name."
-            if similar
-            else f"{len(data['samples'])} sample(s) of {self.w.person}."
-        )
+        lines = [f"{len(data['samples'])} sample(s) of {self.w.person}."]
+        if outliers:
+            lines.append(
+                f"⚠ {outliers} sample(s) do not look like the others (distance above {thr:.2f}): "
+                "probably someone else, unticked. Tick them only if they are this person."
+            )
+        if similar:
+            lines.append(
+                f"⚠ {self.w.person} looks like enrolled {similar[0]} (distance {similar[1]:.2f}). "
+                "Check it is not the same person under another name."
+            )
+        self.warning.setText("\n".join(lines))
+        self.outliers = outliers
         self.loaded = True
         self.completeChanged.emit()
 
@@ -525,12 +550,15 @@ class IdentityManager(QDialog):
         self.refresh()
 
     def refresh(self) -> None:
+        from core.demo import is_demo_person
+
         people = self.store.identities()
         self.table.setRowCount(len(people))
         for r, p in enumerate(people):
+            demo = is_demo_person(p)
             for c, v in enumerate(
                 (
-                    p["name"],
+                    f"{p['name']}  (demo)" if demo else p["name"],
                     p["policy"],
                     p["schedule"],
                     str(p["samples"]),
@@ -538,20 +566,25 @@ class IdentityManager(QDialog):
                     str(p["created"])[:10],
                 )
             ):
-                self.table.setItem(r, c, QTableWidgetItem(v))
+                item = QTableWidgetItem(v)
+                if c == 0:
+                    item.setData(Qt.ItemDataRole.UserRole, p["name"])
+                    if demo:
+                        item.setToolTip("enrolled by the demo (from the demo's photos); remove them any time")
+                self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
     def names(self) -> list[str]:
-        return [self.table.item(r, 0).text() for r in range(self.table.rowCount())]
+        return [self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in range(self.table.rowCount())]
 
     def selected(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()
-        return self.table.item(rows[0].row(), 0).text() if rows else None
+        return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
 
     def select(self, name: str) -> None:
         for r in range(self.table.rowCount()):
-            if self.table.item(r, 0).text() == name:
+            if self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == name:
                 self.table.selectRow(r)
 
     def _show_samples(self) -> None:

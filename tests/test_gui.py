@@ -153,6 +153,15 @@ class Seen:
                 self.tracks.setdefault(f.track_id, set()).add(f.identity)
 
 
+def _row_of(panel, eid: int) -> list[str]:
+    """The texts of the access panel's row of event ``eid`` (as the operator reads them)."""
+    from gui.access import ID_ROLE
+
+    m = panel.model
+    r = next(r for r in range(m.rowCount()) if m.item(r, 0).data(ID_ROLE) == eid)
+    return [m.item(r, c).text() for c in range(m.columnCount())]
+
+
 def _copy(db: Path, to: Path) -> Path:
     import sqlite3
 
@@ -201,6 +210,17 @@ def test_names_appear_on_the_video_and_events_in_the_panel(door, make_window, qt
     )
     qtbot.waitUntil(lambda: w.access.alerts >= 1, timeout=20_000)
     assert w.access.alert.isVisible() and "Unknown person" in w.access.alert.text()
+    # the banner and the rows say what the log says: every alert is a logged "unknown" event (never a
+    # face's state before its decision), and every row is a row of the store with the same decision
+    unknown = [e for e in w.access.events.values() if e.decision == "unknown" and e.kind == "decision"]
+    assert unknown and w.access.alerts == len(unknown) + w.access.change_alerts
+    assert f"track #{unknown[-1].track_id}," in w.access.alert.text()
+    from db.store import Store
+
+    logged = {r["id"]: r for r in Store(w.built.store_path).events()}
+    for e in w.access.events.values():
+        assert e.event_id in logged and logged[e.event_id]["decision"] == e.decision
+        assert logged[e.event_id]["track"] == e.track_id
     assert all(e.thumb is not None and e.thumb.shape[0] == 64 for e in w.access.events.values())
     # filter and search
     w.access.search.setText("elton")
@@ -237,7 +257,21 @@ def test_this_is_not_x_adds_no_sample_and_enrolls_the_face_as_someone_else(
     assert after["ben_afflek"][0] == before["ben_afflek"]  # the wrong sample was not added
     assert after["ben_twin"] == (1, "denied")
     assert eid in w.access.corrected
+    # the correction is a record: the event's store row, who it was, the OS user, when; shown in the log
+    from db.store import os_user
+
+    ev = w.access.events[eid]
+    (rec,) = store.corrections(ev.event_id)
+    assert rec["identity"] == "ben_twin" and rec["user"] == os_user() and rec["created"]
+    assert w.access.selected()[0] == eid  # the selection stayed on the event acted on
+    row = _row_of(w.access, eid)
+    assert row[3] == f"corrected: ben_twin by {os_user()}"
     store.close()
+    # it survives a restart: the next window shows the past event with its correction
+    w.close()
+    w2 = make_window(video, db, settings=tmp_path / "second.ini")
+    past = [i for i, e in w2.access.events.items() if e.event_id == ev.event_id]
+    assert past and _row_of(w2.access, past[0])[3] == f"corrected: ben_twin by {os_user()}"
 
 
 def test_switching_the_recognizer_runtime_mid_stream(door, make_window, qtbot, tmp_path, monkeypatch) -> None:
@@ -358,9 +392,7 @@ def test_the_wizard_enrolls_a_person_from_the_video(door, make_window, qtbot, tm
     )
     assert page.progress.value() == page.progress.maximum()
     assert page.preview.pixmap() is not None and not page.preview.pixmap().isNull()
-    if not page.isComplete():  # the photos did not turn the head far enough: the operator accepts
-        page.accept_no_turn.setChecked(True)
-    assert page.isComplete()
+    assert page.isComplete()  # enough good samples: Next, whether or not the head turned
     wiz.next()
     assert wiz.currentId() == PAGE_REVIEW
     qtbot.waitUntil(lambda: wiz.review_page.loaded, timeout=10_000)
