@@ -597,3 +597,50 @@ def test_the_wizard_enrolls_from_photos_and_says_why_one_is_rejected(
     person = next(p for p in store.identities() if p["name"] == "jerry")
     assert person["samples"] == page.accepted - 1 and person["policy"] == "schedule"
     store.close()
+
+
+def test_the_demo_and_a_camera_use_one_identity_store(door, qtbot, tmp_path, monkeypatch, fr_images) -> None:
+    """People enrolled while the demo played were missing on the camera: the demo ran on its own store.
+    Now the demo's people live in the one store, marked as demo people."""
+    from core.imageio import load_image
+    from db.store import Store
+    from gui.main_window import MainWindow
+    from gui.settings import Settings
+
+    db, video, _ = door
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("FACEGATE_DATA", str(data))  # no --db: the default store
+    one = _copy(db, data / "facegate.db")  # ben_afflek + elton_john are there (the demo adds its other two)
+    s = Settings(tmp_path / "facegate.ini")
+    s.loop_files = True
+    w = MainWindow(s, source="demo")
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        with qtbot.waitSignal(w.frameShown, timeout=START_S):
+            w.start()
+        assert w.built.store_path == one
+        with qtbot.waitSignal(w.enrolled, timeout=20_000):
+            w.worker.call(
+                w.worker.enroll_face,
+                "livetest",
+                "allowed",
+                load_image(fr_images / "obama.jpg"),
+                "test",
+                done=lambda r: w.enrolled.emit("livetest", r[2]),
+            )
+        with qtbot.waitSignal(w.frameShown, timeout=START_S):
+            w.start(str(video))  # switch the source to a file (a camera would do the same)
+        assert w.built.store_path == one
+        assert "livetest" in w.worker.built.local.gallery.identities  # recognised on the new source
+        people = {p["name"]: p for p in Store(one).identities()}
+        assert "livetest" in people and people["livetest"]["notes"] != "demo"
+        assert people["madonna"]["notes"] == "demo" and people["jerry_seinfeld"]["notes"] == "demo"
+        dlg = w.open_identities(modal=False)
+        qtbot.addWidget(dlg)
+        shown = [dlg.table.item(r, 0).text() for r in range(dlg.table.rowCount())]
+        assert "madonna  (demo)" in shown and "livetest" in shown
+        assert "livetest" in dlg.names() and "madonna" in dlg.names()
+    finally:
+        w.close()
