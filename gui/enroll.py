@@ -188,6 +188,12 @@ class CapturePage(QWizardPage):
         self.pause = QPushButton("Pause")
         self.pause.setCheckable(True)
         self.pause.toggled.connect(self._pause)
+        # a way out when capture cannot reach the minimum (a still video, a person who must leave)
+        self.use_taken = QPushButton("Use the samples taken")
+        self.use_taken.setCheckable(True)
+        self.use_taken.setEnabled(False)
+        self.use_taken.setToolTip("Finish with fewer samples than asked for (recognition may be less sure)")
+        self.use_taken.toggled.connect(lambda _: self.completeChanged.emit())
         lay = QVBoxLayout(self)
         lay.addWidget(self.preview, 1)
         lay.addWidget(self.guidance)
@@ -196,6 +202,7 @@ class CapturePage(QWizardPage):
         bars.addWidget(self.progress, 2)
         bars.addWidget(self.pose, 1)
         bars.addWidget(self.pause)
+        bars.addWidget(self.use_taken)
         lay.addLayout(bars)
         lay.addWidget(self.strip)
 
@@ -206,6 +213,8 @@ class CapturePage(QWizardPage):
         self.progress.setValue(0)
         self.pose.setValue(0)
         self.pause.setChecked(False)
+        self.use_taken.setChecked(False)
+        self.use_taken.setEnabled(False)
         self.guidance.setText("Look at the camera")
         self.reason.setText("")
         self.w.active = True
@@ -261,6 +270,8 @@ class CapturePage(QWizardPage):
         )
         if st.crop_jpeg:
             self.strip.addItem(QListWidgetItem(QIcon(pixmap_from_jpeg(st.crop_jpeg, 56)), ""))
+        self.use_taken.setEnabled(0 < st.samples < st.min_samples)
+        self.use_taken.setText(f"Use the {st.samples} sample(s) taken")
         if st.done:
             self.pause.blockSignals(True)  # the worker stopped capturing already
             self.pause.setChecked(True)
@@ -271,7 +282,7 @@ class CapturePage(QWizardPage):
     def isComplete(self) -> bool:  # noqa: N802 - Qt API
         """Next is available as soon as there are enough good samples (never waits on a head turn)."""
         st = self.status
-        return st is not None and st.ready
+        return st is not None and (st.ready or (st.samples > 0 and self.use_taken.isChecked()))
 
     def nextId(self) -> int:  # noqa: N802 - Qt API
         return PAGE_REVIEW

@@ -136,9 +136,12 @@ def _status(samples: int, ready: bool, **kw) -> EnrollStatus:
 def test_capture_never_dead_ends_on_the_head_turn(wizard) -> None:
     page = wizard.capture_page
     page.on_status(_status(3, False))
-    assert not page.isComplete()
+    assert not page.isComplete() and page.use_taken.isEnabled()
     page.on_status(_status(1, False, ok=False, reason="paused: a second face is in view", paused=True))
     assert "second face" in page.reason.text()
+    page.use_taken.setChecked(True)  # or the operator finishes with the samples taken
+    assert page.isComplete()
+    page.use_taken.setChecked(False)
     page.on_status(_status(5, True))  # enough samples, no head turn: Next is available
     assert page.isComplete() and "press Next" in page.guidance.text()
     page.on_status(_status(15, True, ok=False, reason="15 samples taken", done=True))
