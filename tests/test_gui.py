@@ -644,3 +644,81 @@ def test_the_demo_and_a_camera_use_one_identity_store(door, qtbot, tmp_path, mon
         assert "livetest" in dlg.names() and "madonna" in dlg.names()
     finally:
         w.close()
+
+
+def _head(img: np.ndarray, detector, side: int = 280) -> np.ndarray:
+    """The photo's largest face with margin, ``side`` px square (the face ~half of it): close to the camera."""
+    f = max(detector.detect(img), key=lambda f: f.area)
+    cx, cy, half = (f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2, max(f.width, f.height)
+    crop = img[int(max(0, cy - half)) : int(cy + half), int(max(0, cx - half)) : int(cx + half)]
+    return cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def _mixed_video(path: Path, person: list[np.ndarray], other: np.ndarray) -> None:
+    """The person alone (0.8 s), then another face beside them (1.6 s), then the other person alone where
+    the person stood (1.6 s), then the person alone again (4 s, photo after photo)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
+    x0 = (W - other.shape[1]) // 2
+    for k in range(120):
+        frame = _background()
+        if k < 12 or k >= 60:
+            _paste(frame, person[(k // 6) % len(person)], x0 + k % 6, 120)
+        elif k < 36:
+            _paste(frame, person[2], 40, 120)
+            _paste(frame, other, W - other.shape[1] - 40, 120)
+        else:
+            _paste(frame, other, x0 + k % 6, 120)
+        writer.write(frame)
+    writer.release()
+
+
+def test_live_enrollment_takes_samples_of_one_person_only(
+    door, make_window, qtbot, tmp_path, celeb_train, fr_images, detector, recognizer
+) -> None:
+    """Enrolling from a video with other people in it stored samples of three people. Now a second face
+    pauses capture, and the other person standing where the enrolling one stood is not sampled."""
+    from core.imageio import load_image
+    from db.store import Store
+    from enroll.quality import check_sample
+    from gui.enroll import PAGE_REVIEW
+
+    db, _, _ = door
+    photos = [
+        p for p in celeb_train["mindy_kaling"] if check_sample(img := load_image(p), detector.detect(img)).ok
+    ]
+    video = tmp_path / "mixed.avi"
+    # live frames of one person look alike more than photos from different years: the person's photos
+    # here are the 6 closest to their mean embedding
+    embs = np.stack([recognizer.embed(img := load_image(p), detector.detect(img)[:1])[0] for p in photos])
+    mean = embs.mean(axis=0) / np.linalg.norm(embs.mean(axis=0))
+    close = np.argsort(np.linalg.norm(embs - mean, axis=1))[:6]
+    heads = [_head(load_image(photos[i]), detector) for i in close]
+    _mixed_video(video, heads, _head(load_image(fr_images / "biden.jpg"), detector))
+    db = _copy(db, tmp_path / "door.db")
+    w = make_window(video, db)
+    statuses = []
+    w.worker.enrollStatus.connect(statuses.append)
+    wiz = w.open_enroll(modal=False)
+    qtbot.addWidget(wiz)
+    wiz.name_page.name.setText("mindy")
+    wiz.next()
+    wiz.next()
+    page = wiz.capture_page
+    # capture the whole video once at least: both the two-face part and the stranger alone
+    qtbot.waitUntil(lambda: any(s.paused for s in statuses), timeout=40_000)
+    qtbot.waitUntil(lambda: any("does not look like" in s.reason for s in statuses), timeout=40_000)
+    qtbot.waitUntil(page.isComplete, timeout=40_000)
+    assert any("second face" in s.reason or "faces in view" in s.reason for s in statuses if s.paused)
+    wiz.next()
+    assert wiz.currentId() == PAGE_REVIEW
+    qtbot.waitUntil(lambda: wiz.review_page.loaded, timeout=10_000)
+    with qtbot.waitSignal(w.enrolled, timeout=20_000) as sig:
+        wiz.accept()
+    n = sig.args[1]
+    names, embs = Store(db).embeddings(recognizer.model)
+    mindy = embs[[i for i, name in enumerate(names) if name == "mindy"]]
+    assert len(mindy) == n >= 5
+    biden = load_image(fr_images / "biden.jpg")
+    other = recognizer.embed(biden, detector.detect(biden)[:1])[0]
+    thr = recognizer.default_threshold
+    assert (np.linalg.norm(mindy - other, axis=1) > thr).all()  # no sample of the other person
