@@ -178,8 +178,13 @@ class AccessPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(0, 48)
         header.setSectionResizeMode(NAME_COL, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 3, 4, 5, 6):
+        for col in (1, 3, 5, 6):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        # the reason/correction column is read in full in its tooltip; it must not squeeze the names
+        header.setSectionResizeMode(REASON_COL, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(REASON_COL, 120)
+        header.setMinimumSectionSize(36)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _: self._not_this())
 
@@ -487,23 +492,26 @@ class AccessPanel(QWidget):
             self._show_correction(eid, ev)
 
     def _show_correction(self, eid: int, ev: EventView) -> None:
-        """Strike the event's name through; the decision column says who corrected it to whom."""
+        """The logged name and decision stay, struck through and grey (the log is never edited); the
+        "Why" column says who corrected it to whom."""
         self.corrected.add(eid)
         for r in range(self.model.rowCount()):
             if self.model.item(r, 0).data(ID_ROLE) == eid:
                 text = f"corrected: {ev.corrected_identity or 'unknown'} by {ev.corrected_by}"
-                tip = f"{text} at {ev.corrected_at}" + (
-                    f"\n{ev.correction_note}" if ev.correction_note else ""
-                )
-                item = self.model.item(r, NAME_COL)
-                f = QFont(item.font())
-                f.setStrikeOut(True)
-                item.setFont(f)
-                item.setToolTip(tip)
-                dec = self.model.item(r, DECISION_COL)
-                dec.setText(text)  # the logged decision stays in DECISION_ROLE (filters use it)
-                dec.setForeground(QColor("#9aa4b1"))
-                dec.setToolTip(tip)
+                tip = f"{text} at {ev.corrected_at}"
+                if ev.correction_note:
+                    tip += f"\n{ev.correction_note}"
+                for col in (NAME_COL, DECISION_COL):
+                    item = self.model.item(r, col)
+                    f = QFont(item.font())
+                    f.setStrikeOut(True)
+                    item.setFont(f)
+                    item.setToolTip(tip)
+                self.model.item(r, DECISION_COL).setForeground(QColor("#9aa4b1"))
+                why = self.model.item(r, REASON_COL)
+                why.setText(text)
+                why.setForeground(QColor("#5ab0ff"))
+                why.setToolTip(tip)
                 return
 
     def _not_this(self) -> None:

@@ -69,7 +69,7 @@ def test_an_unknown_decision_raises_the_banner_a_past_one_does_not(panel) -> Non
         ]
     )  # fmt: skip
     assert panel.alerts == 0 and not panel.alert.isVisible()
-    assert _texts(panel, max(panel.events))[DECISION_COL] == "corrected: mindy by alice"
+    assert _texts(panel, max(panel.events))[REASON_COL] == "corrected: mindy by alice"
     panel.add_events([_ev(9, None, "unknown", reason="no-match")])
     assert panel.alert.isVisible() and "Unknown person at the door — track #9" in panel.alert.text()
 
@@ -83,7 +83,7 @@ def test_the_selection_stays_on_the_event_acted_on(panel) -> None:
     assert panel.selected()[0] == ben
     panel.mark_corrected(ben, None, "alice", "operator: not ben_afflek")
     assert panel.selected()[0] == ben
-    assert _texts(panel, ben)[DECISION_COL] == "corrected: unknown by alice"
+    assert _texts(panel, ben)[REASON_COL] == "corrected: unknown by alice"
     panel.decision_filter.setCurrentIndex(panel.decision_filter.findData("granted"))
     assert panel.selected()[0] == ben  # still a granted decision in the log, still selected
     panel.decision_filter.setCurrentIndex(panel.decision_filter.findData("denied"))

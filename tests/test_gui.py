@@ -265,13 +265,13 @@ def test_this_is_not_x_adds_no_sample_and_enrolls_the_face_as_someone_else(
     assert rec["identity"] == "ben_twin" and rec["user"] == os_user() and rec["created"]
     assert w.access.selected()[0] == eid  # the selection stayed on the event acted on
     row = _row_of(w.access, eid)
-    assert row[3] == f"corrected: ben_twin by {os_user()}"
+    assert row[4] == f"corrected: ben_twin by {os_user()}"
     store.close()
     # it survives a restart: the next window shows the past event with its correction
     w.close()
     w2 = make_window(video, db, settings=tmp_path / "second.ini")
     past = [i for i, e in w2.access.events.items() if e.event_id == ev.event_id]
-    assert past and _row_of(w2.access, past[0])[3] == f"corrected: ben_twin by {os_user()}"
+    assert past and _row_of(w2.access, past[0])[4] == f"corrected: ben_twin by {os_user()}"
 
 
 def test_switching_the_recognizer_runtime_mid_stream(door, make_window, qtbot, tmp_path, monkeypatch) -> None:
