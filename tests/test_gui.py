@@ -183,8 +183,18 @@ def test_gui_available_says_why_not(monkeypatch) -> None:
 
 
 def test_names_appear_on_the_video_and_events_in_the_panel(door, make_window, qtbot, tmp_path) -> None:
+    from db.store import Store
+    from gui.access import NOT_CALIBRATED
+
     db, video, _ = door
-    w = make_window(video, _copy(db, tmp_path / "door.db"))
+    db = _copy(db, tmp_path / "door.db")
+    store = Store(db)  # a calibration of the running model: the slider says what its position costs
+    curve = [{"threshold": t / 10, "far": t / 200, "frr": (14 - t) / 20} for t in range(4, 15)]
+    store.save_calibration("facenet128", 0.01, 0.8, 0.004, 0.3, 100, 2000, curve)
+    store.close()
+    w = make_window(video, db)
+    assert w.access.rates.text() != NOT_CALIBRATED
+    assert "FAR ≈" in w.access.rates.text() or "cannot estimate" in w.access.rates.text()
     seen = Seen(w)
     qtbot.waitUntil(lambda: {"ben_afflek", "elton_john"} <= seen.names, timeout=30_000)
     # the box is drawn in its decision's colour on the frame the view shows (granted green, denied red)
@@ -215,8 +225,6 @@ def test_names_appear_on_the_video_and_events_in_the_panel(door, make_window, qt
     unknown = [e for e in w.access.events.values() if e.decision == "unknown" and e.kind == "decision"]
     assert unknown and w.access.alerts == len(unknown) + w.access.change_alerts
     assert f"track #{unknown[-1].track_id}," in w.access.alert.text()
-    from db.store import Store
-
     logged = {r["id"]: r for r in Store(w.built.store_path).events()}
     for e in w.access.events.values():
         assert e.event_id in logged and logged[e.event_id]["decision"] == e.decision
