@@ -548,6 +548,12 @@ class IdentityManager(QDialog):
             b = QPushButton(text)
             b.clicked.connect(slot)
             buttons.addWidget(b)
+        self.remove_demo_button = QPushButton("Remove demo people…")
+        self.remove_demo_button.setToolTip(
+            "Remove the people the demo enrolled (marked (demo)); the demo enrolls them again when it plays"
+        )
+        self.remove_demo_button.clicked.connect(self._remove_demo)
+        buttons.addWidget(self.remove_demo_button)
         buttons.addStretch(1)
         close = QPushButton("Close")
         close.clicked.connect(self.accept)
@@ -564,6 +570,7 @@ class IdentityManager(QDialog):
         from core.demo import is_demo_person
 
         people = self.store.identities()
+        self.remove_demo_button.setVisible(any(is_demo_person(p) for p in people))
         self.table.setRowCount(len(people))
         for r, p in enumerate(people):
             demo = is_demo_person(p)
@@ -627,6 +634,34 @@ class IdentityManager(QDialog):
 
     def remove(self, name: str) -> bool:
         return self._do(self.store.remove, name)
+
+    def demo_people(self) -> list[str]:
+        from core.demo import is_demo_person
+
+        return [p["name"] for p in self.store.identities() if is_demo_person(p)]
+
+    def remove_demo(self) -> int:
+        """Remove every person the demo enrolled; returns how many."""
+        names = self.demo_people()
+
+        def remove_all() -> None:
+            for name in names:
+                self.store.remove(name)
+
+        return len(names) if names and self._do(remove_all) else 0
+
+    def _remove_demo(self) -> None:
+        names = self.demo_people()
+        if not names:
+            self.error.setText("no demo people in this store")
+            return
+        if (
+            QMessageBox.question(
+                self, "Remove demo people", f"Remove {', '.join(names)} (the demo's people)?"
+            )
+            == QMessageBox.StandardButton.Yes
+        ):
+            self.remove_demo()
 
     def set_policy(self, name: str, policy: str, schedule: str = "") -> bool:
         return self._do(self.store.set_policy, name, policy, schedule)

@@ -650,6 +650,9 @@ def test_the_demo_and_a_camera_use_one_identity_store(door, qtbot, tmp_path, mon
         shown = [dlg.table.item(r, 0).text() for r in range(dlg.table.rowCount())]
         assert "madonna  (demo)" in shown and "livetest" in shown
         assert "livetest" in dlg.names() and "madonna" in dlg.names()
+        assert dlg.remove_demo() == 2  # the demo's people go (jerry, madonna); everyone else stays
+        assert dlg.names() == ["ben_afflek", "elton_john", "livetest"]
+        assert not dlg.remove_demo_button.isVisible()
     finally:
         w.close()
 
