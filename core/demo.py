@@ -2,8 +2,13 @@
 
 Four people of the 5-celebrity dataset are enrolled from their *train* photos; the demo video shows
 their *val* photos (never enrolled) moving across a 1280x720 frame, plus strangers (the fifth
-celebrity and Joe Biden from face_recognition's test images). Everything lives in
-``<cache>/demo/``; nothing is committed.
+celebrity and Joe Biden from face_recognition's test images). The video lives in ``<cache>/demo/``;
+nothing is committed.
+
+The window enrolls the demo's people into the ONE identity store it always uses, marked as demo people
+(notes "demo", shown "(demo)" in the identity manager), so switching between the demo and a camera never
+switches the store: people enrolled while the demo plays are there on the camera. The headless
+``main.py run demo`` without ``--db`` keeps using the demo's own file (:func:`demo_db_path`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,12 @@ DENIED = "madonna"  # enrolled but denied: the demo shows all three decisions
 FPS = 15
 SIZE = (1280, 720)
 VIDEO_VERSION = 1
+DEMO_NOTE = "demo"  # identities.notes of the demo's people
+
+
+def is_demo_person(identity: dict[str, Any]) -> bool:
+    """Whether a ``Store.identities()`` row is one of the demo's people."""
+    return (identity.get("notes") or "") == DEMO_NOTE
 
 
 def demo_dir() -> Path:
@@ -95,14 +106,15 @@ def demo_video() -> Path:
     return out
 
 
-def demo_store(detector: Any, recognizer: Any) -> Any:
-    """The demo identity store, with ENROLLED people enrolled for ``recognizer.model`` (once)."""
+def demo_store(detector: Any, recognizer: Any, store: Any = None) -> Any:
+    """``store`` (default: the demo's own file) with the ENROLLED people enrolled for ``recognizer.model``
+    (once; marked with notes "demo"). A name already in the store is left as it is."""
     from core import photos
     from core.imageio import load_image
     from db.store import Store
     from enroll.service import Enrollment, compute_missing_embeddings
 
-    store = Store(demo_db_path())
+    store = store if store is not None else Store(demo_db_path())
     compute_missing_embeddings(store, recognizer)  # people enrolled under another recognizer
     have = {i["name"] for i in store.identities()}
     train = photos.people("train")
@@ -112,6 +124,6 @@ def demo_store(detector: Any, recognizer: Any) -> Any:
         job = Enrollment(name, detector, recognizer, store)
         for path in train[name]:
             job.add_image(load_image(path), str(path))
-        job.save(policy="denied" if name == DENIED else "allowed")
+        job.save(policy="denied" if name == DENIED else "allowed", notes=DEMO_NOTE)
         log.info("demo: enrolled %s with %d photos", name, len(job.samples))
     return store

@@ -20,6 +20,7 @@ class SampleCheck:
     reason: str  # "ok" or why it was rejected
     quality: float = 0.0  # 0..1, higher is better (for choosing among samples)
     face: Face | None = None
+    paused: bool = False  # live capture waits (e.g. a second face in view); nothing is wrong with the face
 
 
 def check_sample(image_bgr: np.ndarray, faces: list[Face], min_face_px: int = MIN_FACE_PX) -> SampleCheck:

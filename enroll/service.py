@@ -3,6 +3,11 @@
 Used by ``main.py enroll`` (photos) and the GUI wizard (live frames). Each accepted sample keeps a
 JPEG face crop with its box and landmarks, so embeddings for another recognizer model can be
 computed later without the person (:func:`compute_missing_embeddings`).
+
+Live enrollment follows ONE person (:meth:`Enrollment.add_live_frame`): the largest face when capture
+starts, then the face overlapping it in the next frames; a second face in view pauses capture; a new
+sample must look like the samples already taken (L2 distance to their mean within the recognizer's
+threshold). :meth:`Enrollment.outliers` flags samples that do not look like the others (for review).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from enroll.quality import MIN_FACE_PX, SampleCheck, check_sample
 CROP_SCALE = 1.6  # crop side = 1.6 x the face box: room for any recognizer's margin/alignment
 CROP_MAX_PX = 256
 MIN_SAMPLE_DISTANCE = 0.12  # live frames closer than this to a taken sample add nothing new
+FOLLOW_IOU = 0.2  # live: the followed face overlaps its box of the previous sampled frame at least this much
 
 
 @dataclass
@@ -42,8 +48,10 @@ class Enrollment:
     store: Any
     min_samples: int = 1
     min_face_px: int = MIN_FACE_PX
-    require_pose_spread: float = 0.0  # e.g. 0.25: live enrollment wants the head turned a little
+    require_pose_spread: float = 0.0  # e.g. 0.25: live enrollment asks for the head turned a little
+    threshold: float | None = None  # same-person L2 distance; None: the recognizer's default threshold
     samples: list[Sample] = field(default_factory=list)
+    target_box: np.ndarray | None = None  # live: the box of the face being followed (frame pixels)
 
     def add_image(
         self, image_bgr: np.ndarray, source: str = "", image_sha256: str | None = None, live: bool = False
@@ -71,23 +79,127 @@ class Enrollment:
         return check
 
     @property
+    def match_threshold(self) -> float:
+        """The L2 distance under which two faces are the same person (the recognizer's threshold)."""
+        return float(self.recognizer.default_threshold if self.threshold is None else self.threshold)
+
+    def mean_embedding(self, exclude: int | None = None) -> np.ndarray | None:
+        """Unit-length mean of the samples' embeddings (without sample ``exclude``); None if none."""
+        embs = [s.embedding for i, s in enumerate(self.samples) if i != exclude]
+        if not embs:
+            return None
+        mean = np.mean(np.stack(embs), axis=0)
+        return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+    def add_live_frame(self, image_bgr: np.ndarray, source: str = "") -> SampleCheck:
+        """Live capture: take a sample of the followed person from this frame, or say why not.
+
+        The person is the largest face when capture starts, then the face whose box overlaps theirs
+        (IoU >= FOLLOW_IOU). Another face of enrollable size in view pauses capture. A sample must be
+        within :attr:`match_threshold` of the mean of the samples already taken.
+        """
+        faces = self.detector.detect(image_bgr)
+        if not faces:
+            return SampleCheck(False, "no face found; look at the camera")
+        usable = [f for f in faces if min(f.width, f.height) >= self.min_face_px]
+        target = self._follow(faces)
+        others = [f for f in usable if f is not target]
+        if target is None:
+            if len(usable) > 1:
+                return SampleCheck(
+                    False,
+                    f"paused: {len(usable)} faces in view; only {self.name} should be in front of the camera",
+                    paused=True,
+                )
+            if self.target_box is not None and self.samples:
+                # lost the followed face: a single face may be them again; the embedding check decides
+                target = usable[0] if usable else max(faces, key=lambda f: f.area)
+            else:
+                target = max(faces, key=lambda f: f.area)
+        elif others:
+            return SampleCheck(
+                False,
+                f"paused: a second face is in view; capture resumes when only {self.name} is in view",
+                face=target,
+                paused=True,
+            )
+        check = check_sample(image_bgr, [target], min_face_px=self.min_face_px)
+        if not check.ok or check.face is None:
+            if self.target_box is None or not self.samples:
+                self.target_box = np.asarray(target.box, np.float32).copy()
+            return check
+        emb = self.recognizer.embed(image_bgr, [target])[0]
+        if self.samples:
+            nearest = min(float(np.linalg.norm(emb - s.embedding)) for s in self.samples)
+            if nearest < MIN_SAMPLE_DISTANCE:
+                self.target_box = np.asarray(target.box, np.float32).copy()
+                return SampleCheck(
+                    False, "too similar to a sample already taken; turn your head a little", face=target
+                )
+            mean = self.mean_embedding()
+            assert mean is not None
+            d = float(np.linalg.norm(emb - mean))
+            if d > self.match_threshold:
+                return SampleCheck(
+                    False,
+                    f"does not look like the samples taken so far (distance {d:.2f} > "
+                    f"{self.match_threshold:.2f}); only {self.name} should be in view",
+                    face=target,
+                )
+        self.target_box = np.asarray(target.box, np.float32).copy()
+        sha = hashlib.sha256(np.ascontiguousarray(image_bgr).tobytes()).hexdigest()
+        crop, crop_face = face_crop(image_bgr, target)
+        self.samples.append(Sample(source, emb, check.quality, sha, crop, crop_face, yaw_proxy(target)))
+        return check
+
+    def _follow(self, faces: list[Face]) -> Face | None:
+        """The face that continues the followed one (best IoU); at the start the largest one alone."""
+        if self.target_box is None:
+            usable = [f for f in faces if min(f.width, f.height) >= self.min_face_px]
+            return max(usable, key=lambda f: f.area) if len(usable) == 1 else None
+        best, best_iou = None, FOLLOW_IOU
+        for f in faces:
+            v = box_iou(self.target_box, np.asarray(f.box, np.float32))
+            if v >= best_iou:
+                best, best_iou = f, v
+        return best
+
+    def sample_distances(self) -> list[float | None]:
+        """Each sample's L2 distance to the mean of the *other* samples (None with fewer than 3)."""
+        if len(self.samples) < 3:
+            return [None] * len(self.samples)
+        out: list[float | None] = []
+        for i, s in enumerate(self.samples):
+            mean = self.mean_embedding(exclude=i)
+            out.append(None if mean is None else float(np.linalg.norm(s.embedding - mean)))
+        return out
+
+    def outliers(self) -> list[int]:
+        """Indices of samples farther than :attr:`match_threshold` from the others' mean."""
+        thr = self.match_threshold
+        return [i for i, d in enumerate(self.sample_distances()) if d is not None and d > thr]
+
+    @property
+    def pose_ok(self) -> bool:
+        return self.pose_spread >= self.require_pose_spread
+
+    @property
     def pose_spread(self) -> float:
         yaws = [s.yaw for s in self.samples if s.yaw is not None]
         return float(max(yaws) - min(yaws)) if len(yaws) >= 2 else 0.0
 
     @property
     def ready(self) -> bool:
-        return len(self.samples) >= self.min_samples and self.pose_spread >= self.require_pose_spread
+        """Enough good samples to save. The head turn is asked for, never required: a person who cannot
+        turn (or a video that does not) must still be enrollable."""
+        return len(self.samples) >= self.min_samples
 
     def guidance(self) -> str:
         """What the person should do next (live enrollment)."""
-        if len(self.samples) >= self.min_samples and self.pose_spread < self.require_pose_spread:
+        if self.ready and not self.pose_ok:
             yaws = [s.yaw for s in self.samples if s.yaw is not None]
-            return (
-                "turn your head slightly left"
-                if yaws and np.mean(yaws) > 0
-                else "turn your head slightly right"
-            )
+            turn = "left" if yaws and np.mean(yaws) > 0 else "right"
+            return f"enough samples: you can finish now, or turn your head slightly {turn} for better ones"
         if self.ready:
             return "done"
         return f"look at the camera ({len(self.samples)}/{self.min_samples} samples)"
@@ -122,6 +234,15 @@ class Enrollment:
             crops=[s.crop_jpeg for s in self.samples],
             crop_faces=[s.crop_face for s in self.samples],
         )
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two [x1, y1, x2, y2] boxes."""
+    ix = max(0.0, min(float(a[2]), float(b[2])) - max(float(a[0]), float(b[0])))
+    iy = max(0.0, min(float(a[3]), float(b[3])) - max(float(a[1]), float(b[1])))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
 
 
 def yaw_proxy(face: Face) -> float | None:

@@ -1,10 +1,13 @@
-"""The access panel: events as they happen, the unknown-face alert, filter/search, the threshold slider,
-and "this is not X" on an event."""
+"""The access panel: the access log as the engine wrote it (rows and alerts come from logged events
+only), past events with their operator corrections (loaded from the store), filter/search, the threshold
+slider with its estimated FAR/FRR, and "this is not X" on an event (a correction record)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
+from collections.abc import Iterator
 
 import numpy as np
 from PySide6.QtCore import (
@@ -37,11 +40,22 @@ from gui.video import to_qimage
 from gui.worker import EventView
 
 MAX_EVENTS = 2000
+NOT_CALIBRATED = "not calibrated: run main.py calibrate"
 ALERT_MS = 8000
+HISTORY_EVENTS = 200  # past events loaded from the store when the window starts
 DECISION_COLOURS = {"granted": QColor("#3ecf6e"), "denied": QColor("#ff5d5d"), "unknown": QColor("#ffab2e")}
+CHANGE_BACKGROUND = QColor(122, 31, 31, 150)  # rows of "change" events (identity changed: an alarm)
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
-COLUMNS = ["", "Time", "Name", "Decision", "Dist.", "Track"]
-NAME_COL, DECISION_COL = 2, 3
+DECISION_ROLE = Qt.ItemDataRole.UserRole + 2  # "granted" | "denied" | "unknown" | "change" (filtering)
+COLUMNS = ["", "Time", "Name", "Decision", "Why", "Dist.", "Track"]
+NAME_COL, DECISION_COL, REASON_COL = 2, 3, 4
+REASON_TEXT = {
+    "matched": "matched",
+    "no-match": "no match",
+    "policy": "policy",
+    "schedule": "schedule",
+    "identity-changed": "identity changed",
+}
 
 
 def pixmap_from_bgr(bgr: np.ndarray | None, height: int) -> QPixmap | None:
@@ -64,7 +78,8 @@ class _EventFilter(QSortFilterProxyModel):
     def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
         m = self.sourceModel()
         name = str(m.index(row, NAME_COL, parent).data() or "").lower()
-        decision = str(m.index(row, DECISION_COL, parent).data() or "")
+        # the logged decision, not the shown text: a corrected row stays under its decision's filter
+        decision = str(m.index(row, DECISION_COL, parent).data(DECISION_ROLE) or "")
         return (not self.text or self.text in name) and (not self.decision or decision == self.decision)
 
 
@@ -80,7 +95,9 @@ class AccessPanel(QWidget):
         self._ids = itertools.count(1)
         self.counts = {"granted": 0, "denied": 0, "unknown": 0}
         self.alerts = 0
+        self.change_alerts = 0
         self.corrected: set[int] = set()
+        self._keep: int | None = None  # the event the operator selected: kept through refills/filters
         self.model_name = ""
         self._default_threshold = 1.0
 
@@ -109,6 +126,13 @@ class AccessPanel(QWidget):
         )
         self.threshold_value = QLabel("–")
         self.threshold_value.setMinimumWidth(36)
+        self.rates = QLabel(NOT_CALIBRATED)  # estimated FAR / FRR at the slider's position
+        self.rates.setObjectName("hint")
+        self.rates.setToolTip(
+            "FAR: share of strangers accepted as an enrolled person; FRR: share of enrolled people\n"
+            "refused, at this threshold, from the recognizer model's calibration (main.py calibrate)"
+        )
+        self._calibration: dict | None = None
         self.reset_threshold = QPushButton("Default")
         self.reset_threshold.setToolTip("Back to the model's measured default")
         self._debounce = QTimer(self)
@@ -125,7 +149,13 @@ class AccessPanel(QWidget):
         self.search.setPlaceholderText("Search name…")
         self.search.setClearButtonEnabled(True)
         self.decision_filter = QComboBox()
-        for text, data in (("All", ""), ("Granted", "granted"), ("Denied", "denied"), ("Unknown", "unknown")):
+        for text, data in (
+            ("All", ""),
+            ("Granted", "granted"),
+            ("Denied", "denied"),
+            ("Unknown", "unknown"),
+            ("Identity changed", "change"),
+        ):
             self.decision_filter.addItem(text, data)
         self.search.textChanged.connect(self._refilter)
         self.decision_filter.currentIndexChanged.connect(self._refilter)
@@ -148,8 +178,13 @@ class AccessPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(0, 48)
         header.setSectionResizeMode(NAME_COL, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 3, 4, 5):
+        for col in (1, 3, 5, 6):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        # the reason/correction column is read in full in its tooltip; it must not squeeze the names
+        header.setSectionResizeMode(REASON_COL, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(REASON_COL, 120)
+        header.setMinimumSectionSize(36)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _: self._not_this())
 
@@ -182,6 +217,7 @@ class AccessPanel(QWidget):
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.alert)
         lay.addLayout(top)
+        lay.addWidget(self.rates)
         lay.addLayout(filt)
         lay.addWidget(self.table, 1)
         lay.addLayout(actions)
@@ -200,6 +236,34 @@ class AccessPanel(QWidget):
         self.slider.setValue(round(value * 100))
         self.slider.blockSignals(False)
         self.threshold_value.setText(f"{value:.2f}")
+        self._update_rates()
+
+    def set_calibration(self, calibration: dict | None) -> None:
+        """The model's calibration (``Store.calibration(model)``: threshold, far, frr, target_far, curve)
+        or None; the line under the slider then shows the FAR/FRR its position costs."""
+        self._calibration = calibration
+        self._update_rates()
+
+    def _update_rates(self) -> None:
+        c = self._calibration
+        if not c or not c.get("curve"):
+            self.rates.setText(NOT_CALIBRATED)
+            return
+        try:
+            from core.calibration import rates_at
+        except ImportError:  # an older core: the slider shows no estimate
+            self.rates.setText(
+                "calibrated, but this FaceGate cannot estimate FAR/FRR (core.calibration missing)"
+            )
+            return
+        far, frr = rates_at(c["curve"], self.threshold)
+
+        def pct(v: float | None) -> str:
+            return "–" if v is None else f"{100 * float(v):.2g}%"
+
+        target = c.get("target_far")
+        ref = f" (calibrated {c.get('threshold', 0):.2f} for FAR {pct(target)})" if target is not None else ""
+        self.rates.setText(f"at {self.threshold:.2f}: FAR ≈ {pct(far)} · FRR ≈ {pct(frr)}{ref}")
 
     @property
     def threshold(self) -> float:
@@ -207,6 +271,7 @@ class AccessPanel(QWidget):
 
     def _slider_moved(self, v: int) -> None:
         self.threshold_value.setText(f"{v / 100:.2f}")
+        self._update_rates()
         self._debounce.start()
 
     def _emit_threshold(self) -> None:
@@ -214,65 +279,173 @@ class AccessPanel(QWidget):
             self.thresholdChanged.emit(self.model_name, self.threshold)
 
     # ------------------------------------------------------------------ events
-    def add_events(self, events: list[EventView]) -> None:
-        for ev in events:
-            self._add(ev)
+    def add_events(self, events: list[EventView], alert: bool = True) -> None:
+        """Add logged events (newest on top). An "unknown" decision raises the unknown-person banner and a
+        "change" event (a decided track now shows someone else: tailgating) the identity-changed alarm;
+        ``alert`` False for past events loaded from the store."""
+        with self._selection_kept():
+            for ev in events:
+                self._add(ev)
         self._update_summary()
+        if alert:
+            for ev in events:
+                if ev.kind == "change":
+                    self.alert_change(ev)
+                elif ev.decision == "unknown":
+                    self.alert_unknown(ev)
 
-    def _add(self, ev: EventView) -> None:
+    def load_history(self, rows: list[dict], exclude_session: str | None = None) -> int:
+        """Show past events from ``Store.events()`` rows (oldest first) with their newest correction, below
+        anything already shown; events of ``exclude_session`` (the running one) are skipped."""
+        import datetime as dt
+
+        known = {ev.event_id for ev in self.events.values() if ev.event_id is not None}
+        views = []
+        for r in rows[-HISTORY_EVENTS:]:
+            if r["id"] in known or (exclude_session and r.get("session") == exclude_session):
+                continue
+            try:
+                ts = dt.datetime.fromisoformat(str(r["timestamp"]).replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                ts = 0.0
+            views.append(
+                EventView(
+                    ts,
+                    int(r["track"] or 0),
+                    r["identity"],
+                    r["distance"],
+                    r["decision"],
+                    str(r.get("session") or ""),
+                    event_id=int(r["id"]),
+                    reason=r.get("reason") or "",
+                    kind=r.get("kind") or "decision",
+                    previous=r.get("previous"),
+                    camera=r.get("camera") or "",
+                    corrected_identity=r.get("corrected_identity"),
+                    corrected_by=r.get("corrected_by"),
+                    corrected_at=r.get("corrected_at"),
+                    correction_note=r.get("correction_note") or "",
+                )
+            )
+        with self._selection_kept():
+            for ev in reversed(views):  # under the live rows, newest first
+                self._add(ev, at=self.model.rowCount())
+        self._update_summary()
+        return len(views)
+
+    def _add(self, ev: EventView, at: int = 0) -> None:
         eid = next(self._ids)
         self.events[eid] = ev
-        self.counts[ev.decision] = self.counts.get(ev.decision, 0) + 1
+        change = ev.kind == "change"
+        key = "change" if change else ev.decision
+        self.counts[key] = self.counts.get(key, 0) + 1
         face = QStandardItem()
         pm = pixmap_from_bgr(ev.thumb, 40)
         if pm is not None:
             face.setData(pm, Qt.ItemDataRole.DecorationRole)
         face.setData(eid, ID_ROLE)
-        when = QStandardItem(time.strftime("%H:%M:%S", time.localtime(ev.timestamp)))
-        name = QStandardItem(ev.identity or "unknown")
+        day = time.strftime("%Y-%m-%d", time.localtime(ev.timestamp))
+        fmt = "%H:%M:%S" if day == time.strftime("%Y-%m-%d") else "%m-%d %H:%M"
+        when = QStandardItem(time.strftime(fmt, time.localtime(ev.timestamp)))
+        when.setToolTip(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ev.timestamp)))
+        shown = ev.identity or "unknown"
+        if change:
+            shown = f"{ev.previous or 'unknown'} → {ev.identity or 'unknown'}"
+        name = QStandardItem(shown)
         name.setToolTip(ev.identity or "not recognised")
         if ev.identity is None:
             f = QFont(name.font())
             f.setItalic(True)
             name.setFont(f)
-        decision = QStandardItem(ev.decision)
+        decision = QStandardItem(f"⚠ {ev.decision}" if change else ev.decision)
+        decision.setData(key, DECISION_ROLE)
         decision.setForeground(DECISION_COLOURS.get(ev.decision, QColor("#cccccc")))
         f = QFont(decision.font())
         f.setBold(True)
         decision.setFont(f)
+        reason = QStandardItem("identity changed" if change else REASON_TEXT.get(ev.reason, ev.reason))
         dist = QStandardItem("" if ev.distance is None else f"{ev.distance:.2f}")
         dist.setToolTip("L2 distance to the nearest enrolled face (0 = identical, threshold on the slider)")
         track = QStandardItem(f"#{ev.track_id}")
         for it in (dist, track):
             it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.model.insertRow(0, [face, when, name, decision, dist, track])
+        items = [face, when, name, decision, reason, dist, track]
+        if change:
+            tip = (
+                f"Identity changed on track #{ev.track_id}: was {ev.previous or 'unknown'}, now "
+                f"{ev.identity or 'unknown'}. Someone may have followed a granted person in (tailgating)."
+            )
+            for it in items:
+                it.setBackground(CHANGE_BACKGROUND)
+                it.setToolTip(tip)
+        self.model.insertRow(at, items)
+        if ev.corrected:
+            self._show_correction(eid, ev)
         while self.model.rowCount() > MAX_EVENTS:
             last = self.model.rowCount() - 1
             self.events.pop(int(self.model.item(last, 0).data(ID_ROLE)), None)
             self.model.removeRow(last)
 
-    def alert_unknown(self, ev: EventView, beep: bool | None = None) -> None:
-        """Show (and optionally sound) the unknown-face alert."""
-        self.alerts += 1
-        self.alert.setText(
-            f"⚠  Unknown person at the door — track #{ev.track_id}, "
-            f"{time.strftime('%H:%M:%S', time.localtime(ev.timestamp))}"
-        )
+    def _raise_alert(self, text: str, beep: bool | None) -> None:
+        self.alert.setText(text)
         self.alert.setVisible(True)
         self._alert_timer.start(ALERT_MS)
         if self.sound.isChecked() if beep is None else beep:
             QApplication.beep()
 
+    def alert_unknown(self, ev: EventView, beep: bool | None = None) -> None:
+        """Show (and optionally sound) the unknown-person alert for a logged "unknown" decision."""
+        self.alerts += 1
+        self._raise_alert(
+            f"⚠  Unknown person at the door — track #{ev.track_id}, "
+            f"{time.strftime('%H:%M:%S', time.localtime(ev.timestamp))}",
+            beep,
+        )
+
+    def alert_change(self, ev: EventView, beep: bool | None = None) -> None:
+        """The identity-changed alarm: a decided track now shows another face (tailgating?)."""
+        self.alerts += 1
+        self.change_alerts += 1
+        self._raise_alert(
+            f"⚠  Identity changed on track #{ev.track_id}: {ev.previous or 'unknown'} → "
+            f"{ev.identity or 'unknown'} ({ev.decision}) — someone may have followed in (tailgating), "
+            f"{time.strftime('%H:%M:%S', time.localtime(ev.timestamp))}",
+            True if beep is None else beep,  # an alarm sounds whatever the unknown-face beep setting
+        )
+
     def _update_summary(self) -> None:
         c = self.counts
+        changed = (
+            f" · <span style='color:#ff5d5d'><b>{c['change']} identity changed</b></span>"
+            if c.get("change")
+            else ""
+        )
         self.summary.setText(
             f"<span style='color:#3ecf6e'>{c.get('granted', 0)} granted</span> · "
             f"<span style='color:#ff5d5d'>{c.get('denied', 0)} denied</span> · "
-            f"<span style='color:#ffab2e'>{c.get('unknown', 0)} unknown</span>"
+            f"<span style='color:#ffab2e'>{c.get('unknown', 0)} unknown</span>{changed}"
         )
 
     def _refilter(self) -> None:
-        self.proxy.set(self.search.text(), str(self.decision_filter.currentData() or ""))
+        with self._selection_kept():
+            self.proxy.set(self.search.text(), str(self.decision_filter.currentData() or ""))
+
+    @contextlib.contextmanager
+    def _selection_kept(self) -> Iterator[None]:
+        """Keep the operator's selected event selected through model/filter changes: never let the
+        selection slide onto another event (when the event is filtered out, nothing is selected until it
+        shows again)."""
+        keep = self._keep
+        yield
+        if keep is None:
+            return
+        self._keep = keep
+        if not self.select_event(keep):
+            self.table.blockSignals(True)
+            self.table.clearSelection()
+            self.table.blockSignals(False)
+            self._keep = keep
+            self._sync_buttons(None)
 
     # ------------------------------------------------------------------ selection / actions
     def selected(self) -> tuple[int, EventView] | None:
@@ -283,34 +456,62 @@ class AccessPanel(QWidget):
         ev = self.events.get(int(eid)) if eid is not None else None
         return (int(eid), ev) if ev is not None else None
 
-    def select_event(self, eid: int) -> None:
+    def select_event(self, eid: int) -> bool:
+        """Select event ``eid``'s row; False when it is not shown (filtered out or dropped)."""
         for r in range(self.model.rowCount()):
             if self.model.item(r, 0).data(ID_ROLE) == eid:
                 idx = self.proxy.mapFromSource(self.model.index(r, 0))
-                if idx.isValid():
-                    self.table.selectRow(idx.row())
-                return
+                if not idx.isValid():
+                    return False
+                self.table.selectRow(idx.row())
+                self.table.scrollTo(idx)
+                return True
+        return False
 
     def _selection_changed(self) -> None:
         sel = self.selected()
-        ev = sel[1] if sel else None
+        self._keep = sel[0] if sel else None
+        self._sync_buttons(sel[1] if sel else None)
+
+    def _sync_buttons(self, ev: EventView | None) -> None:
         self.not_button.setEnabled(bool(ev and ev.identity))
         self.not_button.setText(f"This is not {ev.identity}…" if ev and ev.identity else "This is not…")
         self.enroll_button.setEnabled(bool(ev and ev.crop is not None))
 
-    def mark_corrected(self, eid: int, note: str) -> None:
-        """Strike the event's name through and say what the operator said about it."""
+    def mark_corrected(
+        self, eid: int, identity: str | None, by: str, note: str = "", at: str | None = None
+    ) -> None:
+        """Show the operator's correction of event ``eid`` (recorded in the store by the caller): it was
+        ``identity`` (None: nobody enrolled), said by ``by``."""
+        ev = self.events.get(eid)
+        if ev is None:
+            return
+        ev.corrected_identity, ev.corrected_by, ev.correction_note = identity, by, note
+        ev.corrected_at = at or time.strftime("%Y-%m-%dT%H:%M:%S")
+        with self._selection_kept():
+            self._show_correction(eid, ev)
+
+    def _show_correction(self, eid: int, ev: EventView) -> None:
+        """The logged name and decision stay, struck through and grey (the log is never edited); the
+        "Why" column says who corrected it to whom."""
         self.corrected.add(eid)
         for r in range(self.model.rowCount()):
             if self.model.item(r, 0).data(ID_ROLE) == eid:
-                item = self.model.item(r, NAME_COL)
-                f = QFont(item.font())
-                f.setStrikeOut(True)
-                item.setFont(f)
-                item.setToolTip(note)
-                self.model.item(r, DECISION_COL).setText("corrected")
+                text = f"corrected: {ev.corrected_identity or 'unknown'} by {ev.corrected_by}"
+                tip = f"{text} at {ev.corrected_at}"
+                if ev.correction_note:
+                    tip += f"\n{ev.correction_note}"
+                for col in (NAME_COL, DECISION_COL):
+                    item = self.model.item(r, col)
+                    f = QFont(item.font())
+                    f.setStrikeOut(True)
+                    item.setFont(f)
+                    item.setToolTip(tip)
                 self.model.item(r, DECISION_COL).setForeground(QColor("#9aa4b1"))
-                self.model.item(r, DECISION_COL).setToolTip(note)
+                why = self.model.item(r, REASON_COL)
+                why.setText(text)
+                why.setForeground(QColor("#5ab0ff"))
+                why.setToolTip(tip)
                 return
 
     def _not_this(self) -> None:

@@ -164,18 +164,22 @@ def wrap(mode: str, local: Any, remote: RemoteSettings) -> Any:
 
 
 def open_store(path: Path, detector: Any, recognizer: Any, demo: bool) -> Any:
-    """The identity store at ``path`` with embeddings for ``recognizer.model`` (the demo's people
-    enrolled at first use when ``demo``). Opens a connection of this thread (sqlite3 connections
-    belong to the thread that made them)."""
-    if demo:
-        from core.demo import demo_store
-
-        return demo_store(detector, recognizer)
+    """The identity store at ``path`` with embeddings for ``recognizer.model``; with ``demo`` the demo's
+    people are enrolled into it (once, marked "demo"): the demo never runs on another store. Opens a
+    connection of this thread (sqlite3 connections belong to the thread that made them)."""
     from db.store import Store
     from enroll.service import compute_missing_embeddings
 
     store = Store(path)
-    compute_missing_embeddings(store, recognizer)
+    try:
+        compute_missing_embeddings(store, recognizer)
+        if demo:
+            from core.demo import demo_store
+
+            demo_store(detector, recognizer, store)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 

@@ -12,7 +12,6 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
-    QCheckBox,
     QComboBox,
     QCompleter,
     QDialog,
@@ -178,7 +177,8 @@ class CapturePage(QWizardPage):
         self.progress.setFormat("%v / %m samples")
         self.pose = QProgressBar()
         self.pose.setRange(0, round(LIVE_POSE_SPREAD * 100))
-        self.pose.setFormat("head turn %p%")
+        self.pose.setFormat("head turn (optional) %p%")
+        self.pose.setToolTip("Samples with the head turned a little recognise better; not required")
         self.strip = QListWidget()
         self.strip.setViewMode(QListWidget.ViewMode.IconMode)
         self.strip.setIconSize(QSize(56, 56))
@@ -188,8 +188,12 @@ class CapturePage(QWizardPage):
         self.pause = QPushButton("Pause")
         self.pause.setCheckable(True)
         self.pause.toggled.connect(self._pause)
-        self.accept_no_turn = QCheckBox("Accept without the head-turn check (the person cannot turn)")
-        self.accept_no_turn.toggled.connect(lambda _: self.completeChanged.emit())
+        # a way out when capture cannot reach the minimum (a still video, a person who must leave)
+        self.use_taken = QPushButton("Use the samples taken")
+        self.use_taken.setCheckable(True)
+        self.use_taken.setEnabled(False)
+        self.use_taken.setToolTip("Finish with fewer samples than asked for (recognition may be less sure)")
+        self.use_taken.toggled.connect(lambda _: self.completeChanged.emit())
         lay = QVBoxLayout(self)
         lay.addWidget(self.preview, 1)
         lay.addWidget(self.guidance)
@@ -198,9 +202,9 @@ class CapturePage(QWizardPage):
         bars.addWidget(self.progress, 2)
         bars.addWidget(self.pose, 1)
         bars.addWidget(self.pause)
+        bars.addWidget(self.use_taken)
         lay.addLayout(bars)
         lay.addWidget(self.strip)
-        lay.addWidget(self.accept_no_turn)
 
     def initializePage(self) -> None:  # noqa: N802 - Qt API
         self.status = None
@@ -209,6 +213,8 @@ class CapturePage(QWizardPage):
         self.progress.setValue(0)
         self.pose.setValue(0)
         self.pause.setChecked(False)
+        self.use_taken.setChecked(False)
+        self.use_taken.setEnabled(False)
         self.guidance.setText("Look at the camera")
         self.reason.setText("")
         self.w.active = True
@@ -250,22 +256,33 @@ class CapturePage(QWizardPage):
         self.progress.setRange(0, max(1, st.min_samples))
         self.progress.setValue(min(st.samples, st.min_samples))
         self.pose.setValue(min(self.pose.maximum(), round(st.pose_spread * 100)))
-        self.guidance.setText("Done: press Next" if st.ready else st.guidance.capitalize())
-        colour = "#3ecf6e" if st.ok else "#ffab2e"
+        if st.done:
+            self.guidance.setText("Done: press Next")
+        elif st.ready:
+            self.guidance.setText(
+                "Enough samples: press Next to review them (capture goes on for head-turn samples)"
+            )
+        else:
+            self.guidance.setText(st.guidance[:1].upper() + st.guidance[1:])
+        colour = "#3ecf6e" if st.ok else ("#ff5d5d" if st.paused else "#ffab2e")
         self.reason.setText(
             f"<span style='color:{colour}'>{'sample accepted' if st.ok else st.reason}</span>"
         )
         if st.crop_jpeg:
             self.strip.addItem(QListWidgetItem(QIcon(pixmap_from_jpeg(st.crop_jpeg, 56)), ""))
-        if st.ready:
+        self.use_taken.setEnabled(0 < st.samples < st.min_samples)
+        self.use_taken.setText(f"Use the {st.samples} sample(s) taken")
+        if st.done:
+            self.pause.blockSignals(True)  # the worker stopped capturing already
             self.pause.setChecked(True)
+            self.pause.setText("Resume")
+            self.pause.blockSignals(False)
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:  # noqa: N802 - Qt API
+        """Next is available as soon as there are enough good samples (never waits on a head turn)."""
         st = self.status
-        if st is None:
-            return False
-        return st.ready or (st.samples >= st.min_samples and self.accept_no_turn.isChecked())
+        return st is not None and (st.ready or (st.samples > 0 and self.use_taken.isChecked()))
 
     def nextId(self) -> int:  # noqa: N802 - Qt API
         return PAGE_REVIEW
@@ -347,6 +364,7 @@ class ReviewPage(QWizardPage):
         self.warning.setWordWrap(True)
         self.warning.setObjectName("warning")
         self.loaded = False
+        self.outliers = 0
         lay = QVBoxLayout(self)
         lay.addWidget(self.grid, 1)
         lay.addWidget(self.warning)
@@ -360,21 +378,39 @@ class ReviewPage(QWizardPage):
 
     def _show(self, data: dict[str, Any]) -> None:
         self.grid.blockSignals(True)
+        thr = data.get("threshold")
+        outliers = 0
         for i, s in enumerate(data["samples"]):
-            item = QListWidgetItem(QIcon(pixmap_from_jpeg(s["crop"], 96)), f"q {s['quality']:.2f}")
+            odd = bool(s.get("outlier"))
+            outliers += odd
+            label = f"⚠ unlike the others {s['distance']:.2f}" if odd else f"q {s['quality']:.2f}"
+            item = QListWidgetItem(QIcon(pixmap_from_jpeg(s["crop"], 96)), label)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked)
+            # a sample unlike the others is probably someone else: it starts unticked
+            item.setCheckState(Qt.CheckState.Unchecked if odd else Qt.CheckState.Checked)
             item.setData(Qt.ItemDataRole.UserRole, i)
-            item.setToolTip(str(s["source"]))
+            tip = str(s["source"])
+            if s.get("distance") is not None:
+                tip += f"\ndistance to the other samples' mean: {s['distance']:.2f} (threshold {thr:.2f})"
+            if odd:
+                item.setForeground(Qt.GlobalColor.red)
+            item.setToolTip(tip)
             self.grid.addItem(item)
         self.grid.blockSignals(False)
         similar = data.get("lookalike")
-        self.warning.setText(
-            f"⚠ {self.w.person} looks like enrolled {similar[0]} (distance {similar[1]:.2f}). "
-            "Check it is not the same person under another name."
-            if similar
-            else f"{len(data['samples'])} sample(s) of {self.w.person}."
-        )
+        lines = [f"{len(data['samples'])} sample(s) of {self.w.person}."]
+        if outliers:
+            lines.append(
+                f"⚠ {outliers} sample(s) do not look like the others (distance above {thr:.2f}): "
+                "probably someone else, unticked. Tick them only if they are this person."
+            )
+        if similar:
+            lines.append(
+                f"⚠ {self.w.person} looks like enrolled {similar[0]} (distance {similar[1]:.2f}). "
+                "Check it is not the same person under another name."
+            )
+        self.warning.setText("\n".join(lines))
+        self.outliers = outliers
         self.loaded = True
         self.completeChanged.emit()
 
@@ -512,6 +548,12 @@ class IdentityManager(QDialog):
             b = QPushButton(text)
             b.clicked.connect(slot)
             buttons.addWidget(b)
+        self.remove_demo_button = QPushButton("Remove demo people…")
+        self.remove_demo_button.setToolTip(
+            "Remove the people the demo enrolled (marked (demo)); the demo enrolls them again when it plays"
+        )
+        self.remove_demo_button.clicked.connect(self._remove_demo)
+        buttons.addWidget(self.remove_demo_button)
         buttons.addStretch(1)
         close = QPushButton("Close")
         close.clicked.connect(self.accept)
@@ -525,12 +567,16 @@ class IdentityManager(QDialog):
         self.refresh()
 
     def refresh(self) -> None:
+        from core.demo import is_demo_person
+
         people = self.store.identities()
+        self.remove_demo_button.setVisible(any(is_demo_person(p) for p in people))
         self.table.setRowCount(len(people))
         for r, p in enumerate(people):
+            demo = is_demo_person(p)
             for c, v in enumerate(
                 (
-                    p["name"],
+                    f"{p['name']}  (demo)" if demo else p["name"],
                     p["policy"],
                     p["schedule"],
                     str(p["samples"]),
@@ -538,20 +584,25 @@ class IdentityManager(QDialog):
                     str(p["created"])[:10],
                 )
             ):
-                self.table.setItem(r, c, QTableWidgetItem(v))
+                item = QTableWidgetItem(v)
+                if c == 0:
+                    item.setData(Qt.ItemDataRole.UserRole, p["name"])
+                    if demo:
+                        item.setToolTip("enrolled by the demo (from the demo's photos); remove them any time")
+                self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
     def names(self) -> list[str]:
-        return [self.table.item(r, 0).text() for r in range(self.table.rowCount())]
+        return [self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in range(self.table.rowCount())]
 
     def selected(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()
-        return self.table.item(rows[0].row(), 0).text() if rows else None
+        return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
 
     def select(self, name: str) -> None:
         for r in range(self.table.rowCount()):
-            if self.table.item(r, 0).text() == name:
+            if self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == name:
                 self.table.selectRow(r)
 
     def _show_samples(self) -> None:
@@ -583,6 +634,34 @@ class IdentityManager(QDialog):
 
     def remove(self, name: str) -> bool:
         return self._do(self.store.remove, name)
+
+    def demo_people(self) -> list[str]:
+        from core.demo import is_demo_person
+
+        return [p["name"] for p in self.store.identities() if is_demo_person(p)]
+
+    def remove_demo(self) -> int:
+        """Remove every person the demo enrolled; returns how many."""
+        names = self.demo_people()
+
+        def remove_all() -> None:
+            for name in names:
+                self.store.remove(name)
+
+        return len(names) if names and self._do(remove_all) else 0
+
+    def _remove_demo(self) -> None:
+        names = self.demo_people()
+        if not names:
+            self.error.setText("no demo people in this store")
+            return
+        if (
+            QMessageBox.question(
+                self, "Remove demo people", f"Remove {', '.join(names)} (the demo's people)?"
+            )
+            == QMessageBox.StandardButton.Yes
+        ):
+            self.remove_demo()
 
     def set_policy(self, name: str, policy: str, schedule: str = "") -> bool:
         return self._do(self.store.set_policy, name, policy, schedule)

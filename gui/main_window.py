@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self.last_notice = ""
         self._closing = False
         self._gui_store: Any = None
+        self._history_of: Path | None = None  # the store whose past events the access panel shows
         self._wizard: Any = None
         self._fullscreen_state: tuple[Any, ...] | None = None
         self.remote_error: str | None = "checking the deploy client…"
@@ -268,8 +270,7 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         w = self.worker
         w.frameReady.connect(self._on_frame_ready)
-        w.eventsReady.connect(self.access.add_events)
-        w.unknownSeen.connect(self._on_unknown)
+        w.eventsReady.connect(self.access.add_events)  # rows and alerts: logged events only
         w.switched.connect(self._on_switched)
         w.sessionStarted.connect(self._on_session_started)
         w.sessionEnded.connect(self._on_session_ended)
@@ -459,9 +460,28 @@ class MainWindow(QMainWindow):
         if self.built is None:
             return
         rec = self.built.local.recognizer
+        try:
+            calibration = self.gui_store().calibration(rec.model)
+        except Exception as err:  # noqa: BLE001 - an older store: the slider shows no estimate
+            log.warning("cannot read the calibration of %s: %s", rec.model, err)
+            calibration = None
+        self.access.set_calibration(calibration)
         self.access.set_threshold_model(
             rec.model, float(self.built.local.threshold), float(rec.default_threshold)
         )
+
+    def _load_history(self) -> None:
+        """Past events of the store, with their corrections, under the live ones (once per store)."""
+        if self.built is None or self._history_of == Path(self.built.store_path):
+            return
+        self._history_of = Path(self.built.store_path)
+        try:
+            rows = self.gui_store().events()
+        except Exception as err:  # noqa: BLE001 - the live log works without the past
+            self.say(f"cannot read past events: {err}")
+            return
+        current = self.session.session_id if self.session is not None else None
+        self.access.load_history(rows, exclude_session=current)
 
     def _threshold_changed(self, model: str, value: float) -> None:
         self.settings.set_threshold(model, value)
@@ -471,16 +491,11 @@ class MainWindow(QMainWindow):
 
     # ================================================================== sessions
     def store_path_for(self, spec: str) -> tuple[Path, bool]:
-        """(identity store, is it the demo's): --db when given, the demo's for the demo, else the default."""
-        if self.db_path is not None:
-            return self.db_path, False
-        if spec == "demo":
-            from core.demo import demo_db_path
-
-            return demo_db_path(), True
+        """(identity store, does the demo play): ONE store whatever the source (--db, else the default),
+        so people enrolled during the demo are there on a camera; the demo's people live in it, marked."""
         from core.paths import default_db_path
 
-        return default_db_path(), False
+        return (self.db_path if self.db_path is not None else default_db_path()), spec == "demo"
 
     def source_for(self, spec: str) -> SourceSpec:
         spec = spec.strip()
@@ -546,6 +561,10 @@ class MainWindow(QMainWindow):
             store = Store(store_path)
             try:
                 compute_missing_embeddings(store, rec)
+                if demo:  # the demo's people, once (a file or camera may have started this store)
+                    from core.demo import demo_store
+
+                    demo_store(chain.local.detector, rec, store)
                 local = Pipeline(chain.local.detector, rec, store.gallery(rec.model, thr), threshold=thr)
             finally:
                 store.close()
@@ -606,6 +625,7 @@ class MainWindow(QMainWindow):
         self._sync_applied(built)
         self.want.update(self.applied)
         self._show_threshold()
+        self._load_history()
         self.settings.source = src.spec
         for kind in KINDS:
             self._persist_choice(kind, self.applied[kind])
@@ -677,9 +697,6 @@ class MainWindow(QMainWindow):
         if self._wizard is not None:
             self._wizard.on_frame(view)
         self.frameShown.emit(view)
-
-    def _on_unknown(self, ev: EventView) -> None:
-        self.access.alert_unknown(ev)
 
     def _on_switched(self, mark: SwitchMark) -> None:
         self.plots.mark(mark)
@@ -781,11 +798,12 @@ class MainWindow(QMainWindow):
 
     def correct_event(self, eid: int, enroll_as: str | None, policy: str = "allowed") -> None:
         """The operator says event ``eid`` was not who it was recognised as. Nothing is added to that
-        person; with ``enroll_as`` the event's face is enrolled as that (new or enrolled) person."""
+        person; with ``enroll_as`` the event's face is enrolled as that (new or enrolled) person. The
+        correction is a record in the store (event id, who it was, the OS user, when), shown in the log."""
         ev = self.access.events[eid]
         wrong = ev.identity
         if not enroll_as:
-            self.access.mark_corrected(eid, f"operator: not {wrong}")
+            self.record_correction(eid, None, f"operator: not {wrong}")
             self.say(f"marked: track #{ev.track_id} is not {wrong} (nothing added to {wrong})")
             return
         if ev.crop is None:
@@ -799,7 +817,9 @@ class MainWindow(QMainWindow):
             if not ok:
                 self.say(f"cannot enroll the face as {enroll_as}: {reason}")
                 return
-            self.access.mark_corrected(eid, f"operator: not {wrong or 'unknown'}, enrolled as {enroll_as}")
+            self.record_correction(
+                eid, enroll_as, f"operator: not {wrong or 'unknown'}, enrolled as {enroll_as}"
+            )
             self.say(
                 f"enrolled the face as {enroll_as} ({n} sample); nothing added to {wrong or 'anyone else'}"
             )
@@ -814,6 +834,26 @@ class MainWindow(QMainWindow):
             done=done,
             failed=lambda why: self.say(f"cannot enroll the face: {why}"),
         )
+
+    def record_correction(self, eid: int, identity: str | None, note: str) -> bool:
+        """Write the correction of panel event ``eid`` to the store and show it; False when it could not be
+        recorded (the event has no store row, or the store refused), which the operator is told."""
+        from core.errors import FaceGateError
+        from db.store import os_user
+
+        ev = self.access.events[eid]
+        user = os_user()
+        if ev.event_id is None:
+            self.say("this event has no row in the store: the correction is shown but not recorded")
+            self.access.mark_corrected(eid, identity, user, note + " (not recorded)")
+            return False
+        try:
+            self.gui_store().add_correction(ev.event_id, identity, note, user=user)
+        except (FaceGateError, OSError, sqlite3.Error) as err:
+            self.say(f"cannot record the correction: {err}")
+            return False
+        self.access.mark_corrected(eid, identity, user, note)
+        return True
 
     # ================================================================== export, settings
     def open_export(self, modal: bool = True) -> Any:

@@ -70,6 +70,8 @@ class FrameView:
 
 @dataclass
 class EventView:
+    """One access event as the engine logged it (or as the store holds it, for past sessions)."""
+
     timestamp: float  # time.time()
     track_id: int
     identity: str | None
@@ -78,7 +80,20 @@ class EventView:
     session: str
     thumb: np.ndarray | None = None  # BGR, THUMB_PX high
     crop: np.ndarray | None = None  # BGR face crop with margin (enroll "as someone else" from it)
-    alert: bool = False  # an unknown-face alert (track not ended yet), not a logged event
+    alert: bool = False  # unused (kept for callers): alerts now come from logged events only
+    event_id: int | None = None  # the store's events row id (None: no store, nothing to correct)
+    reason: str = ""  # matched | no-match | policy | schedule | identity-changed
+    kind: str = "decision"  # decision | change (a decided track's identity changed: an alarm)
+    previous: str | None = None  # kind "change": the identity the track had before
+    camera: str = ""
+    corrected_identity: str | None = None  # the newest operator correction, if any
+    corrected_by: str | None = None
+    corrected_at: str | None = None
+    correction_note: str = ""
+
+    @property
+    def corrected(self) -> bool:
+        return self.corrected_by is not None
 
 
 @dataclass
@@ -121,9 +136,11 @@ class EnrollStatus:
     max_samples: int
     pose_spread: float
     required_spread: float
-    ready: bool
+    ready: bool  # enough good samples to finish (the head turn is advice, never required)
     guidance: str
     crop_jpeg: bytes | None = None  # the accepted sample's crop
+    paused: bool = False  # capture waits (a second face in view)
+    done: bool = False  # capture stopped by itself (enough samples with the head turn, or the maximum)
 
 
 @dataclass
@@ -135,7 +152,6 @@ class _Session:
     last_index: int = -1
     dropped_base: int = 0
     crops: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # track -> (thumb, crop)
-    alerted: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -216,7 +232,7 @@ def face_crops(image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarr
 class InferenceWorker(TaskThread):
     frameReady = Signal()  # a new FrameView waits in the mailbox: call take_frame()
     eventsReady = Signal(object)  # list[EventView]
-    unknownSeen = Signal(object)  # EventView with alert=True
+    unknownSeen = Signal(object)  # unused: the unknown alert comes from logged events (eventsReady)
     switched = Signal(object)  # SwitchMark
     sessionStarted = Signal(object)  # SessionInfo
     sessionEnded = Signal(object)  # SessionInfo
@@ -312,31 +328,15 @@ class InferenceWorker(TaskThread):
         for f in result.faces:
             if f.track_id is not None and (f.track_id not in s.crops or f.data.get("needs_recognition")):
                 s.crops[f.track_id] = face_crops(frame.image, f.box)
+        # the panel's rows and alerts come from the engine's logged events only, never from a face's
+        # state before its decision (a face is "unknown" for a few frames while its votes come in)
         events = [self._event_view(s, ev) for ev in result.data.get("events", [])]
         if events:
             self.eventsReady.emit(events)
-        for f in result.faces:
-            if f.decision == "unknown" and f.track_id is not None and f.track_id not in s.alerted:
-                s.alerted.add(f.track_id)
-                thumb, crop = s.crops.get(f.track_id, (None, None))
-                self.unknownSeen.emit(
-                    EventView(
-                        result.timestamp,
-                        f.track_id,
-                        None,
-                        f.distance,
-                        "unknown",
-                        engine.session_label,
-                        thumb,
-                        crop,
-                        alert=True,
-                    )
-                )
         if engine.tracker is not None:
             active = {t.track_id for t in engine.tracker.tracks}
             for tid in [t for t in s.crops if t not in active]:
                 del s.crops[tid]
-            s.alerted &= active
         if self._enroll is not None and self._enroll.capturing:
             self._enroll_step(frame.image, s)
         # annotate the frame at display size, so labels stay readable however small the view is
@@ -382,7 +382,27 @@ class InferenceWorker(TaskThread):
             s.engine.session_label,
             thumb,
             crop,
+            event_id=self._event_id(s, ev),
+            reason=str(getattr(ev, "reason", "") or ""),
+            kind=str(getattr(ev, "kind", "decision") or "decision"),
+            previous=getattr(ev, "previous", None),
+            camera=str(getattr(ev, "camera", "") or (s.source.name if s.source is not None else "")),
         )
+
+    def _event_id(self, s: _Session, ev: Any) -> int | None:
+        """The store row of ``ev``: the engine's ``event_id`` when it sets one, else (an engine that does
+        not) the newest row of this session and track, which the engine wrote just before returning it."""
+        eid = getattr(ev, "event_id", None)
+        if eid is not None:
+            return int(eid)
+        store, sid = getattr(s.engine, "store", None), getattr(s.engine, "session_id", None)
+        if store is None or not sid:
+            return None
+        row = store.db.execute(
+            "SELECT id FROM events WHERE session_id = ? AND track = ? ORDER BY id DESC LIMIT 1",
+            [sid, ev.track_id],
+        ).fetchone()
+        return int(row[0]) if row else None
 
     def _publish(self, view: FrameView) -> None:
         with self._mail_lock:
@@ -562,6 +582,7 @@ class InferenceWorker(TaskThread):
             self._store_for(b.store_path),
             min_samples=min_samples,
             require_pose_spread=require_pose_spread,
+            threshold=float(b.local.threshold),
         )
 
     def enroll_start(
@@ -581,7 +602,9 @@ class InferenceWorker(TaskThread):
         if self._enroll is not None:
             self._enroll.capturing = bool(on)
 
-    def _status(self, ok: bool, reason: str, crop: bytes | None = None) -> EnrollStatus:
+    def _status(
+        self, ok: bool, reason: str, crop: bytes | None = None, paused: bool = False, done: bool = False
+    ) -> EnrollStatus:
         e = self._enroll
         assert e is not None
         job = e.job
@@ -596,6 +619,8 @@ class InferenceWorker(TaskThread):
             job.ready,
             job.guidance(),
             crop,
+            paused,
+            done,
         )
 
     def _enroll_step(self, image: np.ndarray, s: _Session) -> None:
@@ -607,14 +632,17 @@ class InferenceWorker(TaskThread):
         e.due = now + e.every_s
         if len(e.job.samples) >= e.max_samples:
             e.capturing = False
-            self.enrollStatus.emit(self._status(False, f"{e.max_samples} samples taken; that is enough"))
+            self.enrollStatus.emit(
+                self._status(False, f"{e.max_samples} samples taken; that is enough: press Next", done=True)
+            )
             return
         n = len(e.job.samples)
-        check = e.job.add_image(image, f"live:{s.source.name}#{s.last_index}", live=True)
+        check = e.job.add_live_frame(image, f"live:{s.source.name}#{s.last_index}")
         crop = e.job.samples[-1].crop_jpeg if len(e.job.samples) > n else None
-        if e.job.ready:
+        done = e.job.ready and e.job.pose_ok
+        if done:
             e.capturing = False
-        self.enrollStatus.emit(self._status(check.ok, check.reason, crop))
+        self.enrollStatus.emit(self._status(check.ok, check.reason, crop, check.paused, done))
 
     def enroll_photo(self, path: str) -> dict[str, Any]:
         """Check one photo for the enrollment in progress: {"path", "ok", "reason", "quality"}."""
@@ -640,11 +668,23 @@ class InferenceWorker(TaskThread):
         if e is None:
             return {"samples": [], "lookalike": None}
         b = self.built
+        outliers = set(e.job.outliers())
         samples = [
-            {"crop": smp.crop_jpeg, "quality": smp.quality, "source": smp.source, "yaw": smp.yaw}
-            for smp in e.job.samples
+            {
+                "crop": smp.crop_jpeg,
+                "quality": smp.quality,
+                "source": smp.source,
+                "yaw": smp.yaw,
+                "distance": d,  # to the mean of the other samples (None with fewer than 3)
+                "outlier": i in outliers,
+            }
+            for i, (smp, d) in enumerate(zip(e.job.samples, e.job.sample_distances()))
         ]
-        return {"samples": samples, "lookalike": e.job.lookalike(b.local.threshold if b else None)}
+        return {
+            "samples": samples,
+            "lookalike": e.job.lookalike(b.local.threshold if b else None),
+            "threshold": e.job.match_threshold,
+        }
 
     def enroll_drop(self, indices: list[int]) -> int:
         e = self._enroll

@@ -153,6 +153,15 @@ class Seen:
                 self.tracks.setdefault(f.track_id, set()).add(f.identity)
 
 
+def _row_of(panel, eid: int) -> list[str]:
+    """The texts of the access panel's row of event ``eid`` (as the operator reads them)."""
+    from gui.access import ID_ROLE
+
+    m = panel.model
+    r = next(r for r in range(m.rowCount()) if m.item(r, 0).data(ID_ROLE) == eid)
+    return [m.item(r, c).text() for c in range(m.columnCount())]
+
+
 def _copy(db: Path, to: Path) -> Path:
     import sqlite3
 
@@ -174,8 +183,18 @@ def test_gui_available_says_why_not(monkeypatch) -> None:
 
 
 def test_names_appear_on_the_video_and_events_in_the_panel(door, make_window, qtbot, tmp_path) -> None:
+    from db.store import Store
+    from gui.access import NOT_CALIBRATED
+
     db, video, _ = door
-    w = make_window(video, _copy(db, tmp_path / "door.db"))
+    db = _copy(db, tmp_path / "door.db")
+    store = Store(db)  # a calibration of the running model: the slider says what its position costs
+    curve = [{"threshold": t / 10, "far": t / 200, "frr": (14 - t) / 20} for t in range(4, 15)]
+    store.save_calibration("facenet128", 0.01, 0.8, 0.004, 0.3, 100, 2000, curve)
+    store.close()
+    w = make_window(video, db)
+    assert w.access.rates.text() != NOT_CALIBRATED
+    assert "FAR ≈" in w.access.rates.text() or "cannot estimate" in w.access.rates.text()
     seen = Seen(w)
     qtbot.waitUntil(lambda: {"ben_afflek", "elton_john"} <= seen.names, timeout=30_000)
     # the box is drawn in its decision's colour on the frame the view shows (granted green, denied red)
@@ -201,6 +220,15 @@ def test_names_appear_on_the_video_and_events_in_the_panel(door, make_window, qt
     )
     qtbot.waitUntil(lambda: w.access.alerts >= 1, timeout=20_000)
     assert w.access.alert.isVisible() and "Unknown person" in w.access.alert.text()
+    # the banner and the rows say what the log says: every alert is a logged "unknown" event (never a
+    # face's state before its decision), and every row is a row of the store with the same decision
+    unknown = [e for e in w.access.events.values() if e.decision == "unknown" and e.kind == "decision"]
+    assert unknown and w.access.alerts == len(unknown) + w.access.change_alerts
+    assert f"track #{unknown[-1].track_id}," in w.access.alert.text()
+    logged = {r["id"]: r for r in Store(w.built.store_path).events()}
+    for e in w.access.events.values():
+        assert e.event_id in logged and logged[e.event_id]["decision"] == e.decision
+        assert logged[e.event_id]["track"] == e.track_id
     assert all(e.thumb is not None and e.thumb.shape[0] == 64 for e in w.access.events.values())
     # filter and search
     w.access.search.setText("elton")
@@ -237,7 +265,21 @@ def test_this_is_not_x_adds_no_sample_and_enrolls_the_face_as_someone_else(
     assert after["ben_afflek"][0] == before["ben_afflek"]  # the wrong sample was not added
     assert after["ben_twin"] == (1, "denied")
     assert eid in w.access.corrected
+    # the correction is a record: the event's store row, who it was, the OS user, when; shown in the log
+    from db.store import os_user
+
+    ev = w.access.events[eid]
+    (rec,) = store.corrections(ev.event_id)
+    assert rec["identity"] == "ben_twin" and rec["user"] == os_user() and rec["created"]
+    assert w.access.selected()[0] == eid  # the selection stayed on the event acted on
+    row = _row_of(w.access, eid)
+    assert row[4] == f"corrected: ben_twin by {os_user()}"
     store.close()
+    # it survives a restart: the next window shows the past event with its correction
+    w.close()
+    w2 = make_window(video, db, settings=tmp_path / "second.ini")
+    past = [i for i, e in w2.access.events.items() if e.event_id == ev.event_id]
+    assert past and _row_of(w2.access, past[0])[4] == f"corrected: ben_twin by {os_user()}"
 
 
 def test_switching_the_recognizer_runtime_mid_stream(door, make_window, qtbot, tmp_path, monkeypatch) -> None:
@@ -358,9 +400,7 @@ def test_the_wizard_enrolls_a_person_from_the_video(door, make_window, qtbot, tm
     )
     assert page.progress.value() == page.progress.maximum()
     assert page.preview.pixmap() is not None and not page.preview.pixmap().isNull()
-    if not page.isComplete():  # the photos did not turn the head far enough: the operator accepts
-        page.accept_no_turn.setChecked(True)
-    assert page.isComplete()
+    assert page.isComplete()  # enough good samples: Next, whether or not the head turned
     wiz.next()
     assert wiz.currentId() == PAGE_REVIEW
     qtbot.waitUntil(lambda: wiz.review_page.loaded, timeout=10_000)
@@ -565,3 +605,131 @@ def test_the_wizard_enrolls_from_photos_and_says_why_one_is_rejected(
     person = next(p for p in store.identities() if p["name"] == "jerry")
     assert person["samples"] == page.accepted - 1 and person["policy"] == "schedule"
     store.close()
+
+
+def test_the_demo_and_a_camera_use_one_identity_store(door, qtbot, tmp_path, monkeypatch, fr_images) -> None:
+    """People enrolled while the demo played were missing on the camera: the demo ran on its own store.
+    Now the demo's people live in the one store, marked as demo people."""
+    from core.imageio import load_image
+    from db.store import Store
+    from gui.main_window import MainWindow
+    from gui.settings import Settings
+
+    db, video, _ = door
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("FACEGATE_DATA", str(data))  # no --db: the default store
+    one = _copy(db, data / "facegate.db")  # ben_afflek + elton_john are there (the demo adds its other two)
+    s = Settings(tmp_path / "facegate.ini")
+    s.loop_files = True
+    w = MainWindow(s, source="demo")
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        with qtbot.waitSignal(w.frameShown, timeout=START_S):
+            w.start()
+        assert w.built.store_path == one
+        with qtbot.waitSignal(w.enrolled, timeout=20_000):
+            w.worker.call(
+                w.worker.enroll_face,
+                "livetest",
+                "allowed",
+                load_image(fr_images / "obama.jpg"),
+                "test",
+                done=lambda r: w.enrolled.emit("livetest", r[2]),
+            )
+        with qtbot.waitSignal(w.frameShown, timeout=START_S):
+            w.start(str(video))  # switch the source to a file (a camera would do the same)
+        assert w.built.store_path == one
+        assert "livetest" in w.worker.built.local.gallery.identities  # recognised on the new source
+        people = {p["name"]: p for p in Store(one).identities()}
+        assert "livetest" in people and people["livetest"]["notes"] != "demo"
+        assert people["madonna"]["notes"] == "demo" and people["jerry_seinfeld"]["notes"] == "demo"
+        dlg = w.open_identities(modal=False)
+        qtbot.addWidget(dlg)
+        shown = [dlg.table.item(r, 0).text() for r in range(dlg.table.rowCount())]
+        assert "madonna  (demo)" in shown and "livetest" in shown
+        assert "livetest" in dlg.names() and "madonna" in dlg.names()
+        assert dlg.remove_demo() == 2  # the demo's people go (jerry, madonna); everyone else stays
+        assert dlg.names() == ["ben_afflek", "elton_john", "livetest"]
+        assert not dlg.remove_demo_button.isVisible()
+    finally:
+        w.close()
+
+
+def _head(img: np.ndarray, detector, side: int = 280) -> np.ndarray:
+    """The photo's largest face with margin, ``side`` px square (the face ~half of it): close to the camera."""
+    f = max(detector.detect(img), key=lambda f: f.area)
+    cx, cy, half = (f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2, max(f.width, f.height)
+    crop = img[int(max(0, cy - half)) : int(cy + half), int(max(0, cx - half)) : int(cx + half)]
+    return cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def _mixed_video(path: Path, person: list[np.ndarray], other: np.ndarray) -> None:
+    """The person alone (0.8 s), then another face beside them (1.6 s), then the other person alone where
+    the person stood (1.6 s), then the person alone again (4 s, photo after photo)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
+    x0 = (W - other.shape[1]) // 2
+    for k in range(120):
+        frame = _background()
+        if k < 12 or k >= 60:
+            _paste(frame, person[(k // 6) % len(person)], x0 + k % 6, 120)
+        elif k < 36:
+            _paste(frame, person[2], 40, 120)
+            _paste(frame, other, W - other.shape[1] - 40, 120)
+        else:
+            _paste(frame, other, x0 + k % 6, 120)
+        writer.write(frame)
+    writer.release()
+
+
+def test_live_enrollment_takes_samples_of_one_person_only(
+    door, make_window, qtbot, tmp_path, celeb_train, fr_images, detector, recognizer
+) -> None:
+    """Enrolling from a video with other people in it stored samples of three people. Now a second face
+    pauses capture, and the other person standing where the enrolling one stood is not sampled."""
+    from core.imageio import load_image
+    from db.store import Store
+    from enroll.quality import check_sample
+    from gui.enroll import PAGE_REVIEW
+
+    db, _, _ = door
+    photos = [
+        p for p in celeb_train["mindy_kaling"] if check_sample(img := load_image(p), detector.detect(img)).ok
+    ]
+    video = tmp_path / "mixed.avi"
+    # live frames of one person look alike more than photos from different years: the person's photos
+    # here are the 6 closest to their mean embedding
+    embs = np.stack([recognizer.embed(img := load_image(p), detector.detect(img)[:1])[0] for p in photos])
+    mean = embs.mean(axis=0) / np.linalg.norm(embs.mean(axis=0))
+    close = np.argsort(np.linalg.norm(embs - mean, axis=1))[:6]
+    heads = [_head(load_image(photos[i]), detector) for i in close]
+    _mixed_video(video, heads, _head(load_image(fr_images / "biden.jpg"), detector))
+    db = _copy(db, tmp_path / "door.db")
+    w = make_window(video, db)
+    statuses = []
+    w.worker.enrollStatus.connect(statuses.append)
+    wiz = w.open_enroll(modal=False)
+    qtbot.addWidget(wiz)
+    wiz.name_page.name.setText("mindy")
+    wiz.next()
+    wiz.next()
+    page = wiz.capture_page
+    # capture the whole video once at least: both the two-face part and the stranger alone
+    qtbot.waitUntil(lambda: any(s.paused for s in statuses), timeout=40_000)
+    qtbot.waitUntil(lambda: any("does not look like" in s.reason for s in statuses), timeout=40_000)
+    qtbot.waitUntil(page.isComplete, timeout=40_000)
+    assert any("second face" in s.reason or "faces in view" in s.reason for s in statuses if s.paused)
+    wiz.next()
+    assert wiz.currentId() == PAGE_REVIEW
+    qtbot.waitUntil(lambda: wiz.review_page.loaded, timeout=10_000)
+    with qtbot.waitSignal(w.enrolled, timeout=20_000) as sig:
+        wiz.accept()
+    n = sig.args[1]
+    names, embs = Store(db).embeddings(recognizer.model)
+    mindy = embs[[i for i, name in enumerate(names) if name == "mindy"]]
+    assert len(mindy) == n >= 5
+    biden = load_image(fr_images / "biden.jpg")
+    other = recognizer.embed(biden, detector.detect(biden)[:1])[0]
+    thr = recognizer.default_threshold
+    assert (np.linalg.norm(mindy - other, axis=1) > thr).all()  # no sample of the other person
