@@ -368,7 +368,7 @@ def cmd_sessions(ctx: Context, args: argparse.Namespace) -> int:
 
         def line(r: dict[str, Any]) -> str:
             return (
-                f"{r['id']}  {r['started']}  {r['frames']:>6} frames {r['events']:>4} events  "
+                f"{r['id']}  {r['started']}  {r['state']:<10} {r['frames']:>6} frames {r['events']:>4} events  "
                 f"{r['mode']:<6} {r['detector']} + {r['recognizer']}  {r['source']}"
             )
 

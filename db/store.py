@@ -29,7 +29,7 @@ import numpy as np
 from core.errors import StoreError
 from core.gallery import Gallery
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 POLICIES = ("allowed", "denied", "schedule")
 
 
@@ -90,6 +90,12 @@ MIGRATIONS: dict[int, list[str]] = {
             impostor_set TEXT NOT NULL DEFAULT '', curve TEXT NOT NULL)""",
         "CREATE INDEX calibrations_model ON calibrations(model, id)",
     ],
+    4: [
+        # which process records a session: one with no end whose process is gone was killed or crashed
+        # ("unfinished" in `sessions list`), not a finished one
+        "ALTER TABLE sessions ADD COLUMN pid INTEGER",
+        "ALTER TABLE sessions ADD COLUMN host TEXT NOT NULL DEFAULT ''",
+    ],
 }
 
 
@@ -138,6 +144,31 @@ def os_user() -> str:
         return getpass.getuser()
     except Exception:  # no USER/LOGNAME and no passwd entry (some containers)
         return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _session_state(row: dict[str, Any]) -> str:
+    if row["ended"]:
+        return "ended"
+    pid, host = row.get("pid"), row.get("host") or ""
+    if pid is None:  # recorded before schema 4 and never ended
+        return "unfinished"
+    if host != _host():
+        return f"open on {host}"
+    import psutil
+
+    try:
+        created = psutil.Process(int(pid)).create_time()
+    except (psutil.Error, ValueError, OverflowError):
+        return "unfinished"
+    started = _dt.datetime.fromisoformat(row["started"]).timestamp()
+    # a process that started after the session did only reuses its pid
+    return "running" if created <= started + 1.0 else "unfinished"
 
 
 def _now() -> str:
@@ -502,8 +533,9 @@ class Store:
         sid = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
         with self.transaction():
             self.db.execute(
-                "INSERT INTO sessions(id, started, source, mode, detector, recognizer) VALUES (?, ?, ?, ?, ?, ?)",
-                [sid, _now(), source, mode, detector, recognizer],
+                """INSERT INTO sessions(id, started, source, mode, detector, recognizer, pid, host)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                [sid, _now(), source, mode, detector, recognizer, os.getpid(), _host()],
             )
         return sid
 
@@ -617,11 +649,18 @@ class Store:
             self.db.execute("UPDATE sessions SET ended = ? WHERE id = ?", [_now(), session_id])
 
     def sessions(self) -> list[dict[str, Any]]:
+        """Every session, oldest first; ``state`` is "ended", "running" (its process is alive), "unfinished"
+        (no end and its process is gone: killed or crashed; its rows are those stored before) or "open on
+        HOST" (recorded on another machine, so it cannot be checked from here)."""
         cur = self.db.execute(
-            "SELECT id, started, ended, source, mode, detector, recognizer, frames, events FROM sessions ORDER BY started"
+            """SELECT id, started, ended, source, mode, detector, recognizer, frames, events, pid, host
+               FROM sessions ORDER BY started"""
         )
         cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+        for r in rows:
+            r["state"] = _session_state(r)
+        return rows
 
     def session_frames(self, session_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(

@@ -150,7 +150,9 @@ def test_sessions_keep_frames_for_later_export(tmp_path) -> None:
     s = Store(tmp_path / "s.db")
     sid = s.start_session("video.avi", "local", "d", "r")
     s.add_frames(sid, [{"frame": i, "faces": i % 2} for i in range(5)])
+    assert s.sessions()[0]["state"] == "running"  # this process records it
     s.end_session(sid)
+    assert s.sessions()[0]["state"] == "ended"
     assert s.sessions()[0]["frames"] == 5 and s.sessions()[0]["ended"]
     assert [r["frame"] for r in s.session_frames(sid)] == list(range(5))
 
