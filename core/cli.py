@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -706,6 +707,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _stdout_closed()
+    except sqlite3.Error as err:  # locked past the timeout, read-only, disk full: the store's reason
+        _err(f"{ctx.db_path}: {err}")
+        return 1
     except OSError as err:  # a file the command had to write or read: one line, not a traceback
         where = f"{err.filename}: " if err.filename else ""
         _err(f"{where}{err.strerror or err}")

@@ -29,8 +29,12 @@ import numpy as np
 from core.errors import StoreError
 from core.gallery import Gallery
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 3
 POLICIES = ("allowed", "denied", "schedule")
+#: ``meta`` key prefix of a running session's recorder ({"pid", "host"}), deleted by end_session. Kept in
+#: ``meta`` rather than new ``sessions`` columns so that no schema step is needed (other FaceGate versions
+#: sharing a database, e.g. the demo store, keep opening it).
+RECORDER_KEY = "recorder:"
 
 
 #: statements that take a store from version N-1 to N (each step is one transaction)
@@ -90,12 +94,6 @@ MIGRATIONS: dict[int, list[str]] = {
             impostor_set TEXT NOT NULL DEFAULT '', curve TEXT NOT NULL)""",
         "CREATE INDEX calibrations_model ON calibrations(model, id)",
     ],
-    4: [
-        # which process records a session: one with no end whose process is gone was killed or crashed
-        # ("unfinished" in `sessions list`), not a finished one
-        "ALTER TABLE sessions ADD COLUMN pid INTEGER",
-        "ALTER TABLE sessions ADD COLUMN host TEXT NOT NULL DEFAULT ''",
-    ],
 }
 
 
@@ -152,23 +150,25 @@ def _host() -> str:
     return socket.gethostname()
 
 
-def _session_state(row: dict[str, Any]) -> str:
-    if row["ended"]:
+def _session_state(started: str, ended: str | None, recorder: str | None) -> str:
+    if ended:
         return "ended"
-    pid, host = row.get("pid"), row.get("host") or ""
-    if pid is None:  # recorded before schema 4 and never ended
+    try:
+        who = json.loads(recorder or "")
+        pid, host = int(who["pid"]), str(who["host"])
+    except (ValueError, TypeError, KeyError):  # no recorder on record: it never ended
         return "unfinished"
     if host != _host():
         return f"open on {host}"
     import psutil
 
     try:
-        created = psutil.Process(int(pid)).create_time()
+        created = psutil.Process(pid).create_time()
     except (psutil.Error, ValueError, OverflowError):
         return "unfinished"
-    started = _dt.datetime.fromisoformat(row["started"]).timestamp()
+    started_s = _dt.datetime.fromisoformat(started).timestamp()
     # a process that started after the session did only reuses its pid
-    return "running" if created <= started + 1.0 else "unfinished"
+    return "running" if created <= started_s + 1.0 else "unfinished"
 
 
 def _now() -> str:
@@ -227,9 +227,7 @@ class Store:
                 raise StoreError(f"{p}: cannot read the database ({err.strerror})") from None
             if head and head != SQLITE_MAGIC:
                 raise StoreError(f"{p}: not a FaceGate database (not an SQLite file); left unchanged")
-            if not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK):
-                raise StoreError(f"{p}: cannot write here (permission denied)")
-            return
+            return  # a read-only one can still be listed; a write to it fails with SQLite's one-line reason
         for parent in [p.parent, *p.parent.parents]:
             if parent.exists():
                 if not parent.is_dir():
@@ -533,9 +531,13 @@ class Store:
         sid = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
         with self.transaction():
             self.db.execute(
-                """INSERT INTO sessions(id, started, source, mode, detector, recognizer, pid, host)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-                [sid, _now(), source, mode, detector, recognizer, os.getpid(), _host()],
+                "INSERT INTO sessions(id, started, source, mode, detector, recognizer) VALUES (?, ?, ?, ?, ?, ?)",
+                [sid, _now(), source, mode, detector, recognizer],
+            )
+            # who records it, until end_session: a session with no end whose recorder is gone was killed
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                [RECORDER_KEY + sid, json.dumps({"pid": os.getpid(), "host": _host()})],
             )
         return sid
 
@@ -647,19 +649,22 @@ class Store:
     def end_session(self, session_id: str) -> None:
         with self.transaction():
             self.db.execute("UPDATE sessions SET ended = ? WHERE id = ?", [_now(), session_id])
+            self.db.execute("DELETE FROM meta WHERE key = ?", [RECORDER_KEY + session_id])
 
     def sessions(self) -> list[dict[str, Any]]:
         """Every session, oldest first; ``state`` is "ended", "running" (its process is alive), "unfinished"
         (no end and its process is gone: killed or crashed; its rows are those stored before) or "open on
         HOST" (recorded on another machine, so it cannot be checked from here)."""
         cur = self.db.execute(
-            """SELECT id, started, ended, source, mode, detector, recognizer, frames, events, pid, host
-               FROM sessions ORDER BY started"""
+            """SELECT s.id, s.started, s.ended, s.source, s.mode, s.detector, s.recognizer, s.frames, s.events,
+                      m.value AS recorder
+               FROM sessions s LEFT JOIN meta m ON m.key = ? || s.id ORDER BY s.started""",
+            [RECORDER_KEY],
         )
         cols = [c[0] for c in cur.description]
         rows = [dict(zip(cols, r)) for r in cur.fetchall()]
         for r in rows:
-            r["state"] = _session_state(r)
+            r["state"] = _session_state(r["started"], r["ended"], r.pop("recorder"))
         return rows
 
     def session_frames(self, session_id: str) -> list[dict[str, Any]]:

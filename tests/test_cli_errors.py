@@ -288,3 +288,22 @@ def test_a_missing_camera_is_named_on_stderr_and_retried(tmp_path) -> None:
     assert delays == sorted(delays) and delays[-1] > delays[0]  # backoff
     assert not any("[ WARN" in ln for ln in lines + rest.splitlines())  # no OpenCV noise instead of a reason
     assert "interrupted: processed 0 frames from camera 7" in out
+
+
+def test_a_database_locked_past_the_timeout_is_one_line(tmp_path, run_cli) -> None:
+    """Another program holds the database exclusively for longer than the store's 10 s busy timeout."""
+    from db.store import Store
+
+    db = tmp_path / "g.db"
+    Store(db).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        t0 = time.monotonic()
+        code, out, err = run_cli("--db", db, "identities", "list")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    (line,) = _errors(err)
+    assert code == 1 and "database is locked" in line and str(db) in line
+    assert 9 < time.monotonic() - t0 < 30
