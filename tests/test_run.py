@@ -279,5 +279,5 @@ def test_a_killed_run_is_unfinished_and_the_store_lags_the_csv_by_at_most_a_seco
         span = (
             datetime.fromisoformat(rows[-1]["timestamp"]) - datetime.fromisoformat(missing[0]["timestamp"])
         ).total_seconds()
-        assert span <= STORE_FLUSH_S + 0.35, f"{len(missing)} rows over {span:.2f} s not in the store"
+        assert span <= STORE_FLUSH_S + 0.6, f"{len(missing)} rows over {span:.2f} s not in the store"
     store.close()
