@@ -41,8 +41,8 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
             compute_missing_embeddings(store, ctx.recognizer)
             for name in store.people_without(ctx.recognizer.model):
                 print(
-                    f"warning: {printable(name)} has no {ctx.recognizer.model} embedding and no stored face crop; "
-                    "re-enroll them to recognise them with this recognizer",
+                    f"warning: {printable(name)} has no {ctx.recognizer.model} embedding and no stored face "
+                    "crop; re-enroll them to recognise them with this recognizer",
                     file=sys.stderr,
                 )
         gallery = store.gallery(ctx.recognizer.model, ctx.threshold)
@@ -164,6 +164,7 @@ def check_endpoint_url(url: str | None, mode: str) -> None:
     from urllib.parse import urlsplit
 
     from core.errors import FaceGateError
+    from core.sources import redact_url
 
     if not url:
         raise FaceGateError(f"{mode} mode needs an endpoint URL (--endpoint http://host:port)")
@@ -171,6 +172,7 @@ def check_endpoint_url(url: str | None, mode: str) -> None:
     try:
         parts = urlsplit(url)
         port = parts.port
+        url = redact_url(url)  # the messages below never show a password
     except ValueError as err:
         raise FaceGateError(f"--endpoint {url!r}: not a valid URL ({err}); {hint}") from None
     if parts.scheme not in ("http", "https"):
