@@ -12,6 +12,9 @@ import csv
 import hashlib
 import json
 import logging
+import math
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,11 +29,77 @@ PHOTO_MIN_FACE = 20
 
 
 def _err(msg: str) -> None:
-    print(f"error: {msg}", file=sys.stderr, flush=True)
+    print(f"error: {printable(msg)}", file=sys.stderr, flush=True)
 
 
 def _out(line: str) -> None:
     print(line, flush=True)
+
+
+def printable(text: object) -> str:
+    """``text`` with control and other non-printable characters escaped (``\\x1b``, ``\\n``, ``\\u202e``):
+    a name from the store can never move the cursor, recolour or rewrite the operator's terminal."""
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in s)
+
+
+# ------------------------------------------------------------------------------ argument types
+
+
+def _count(text: str) -> int:
+    """A whole number >= 0 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A finite number of seconds > 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, not {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    """A TCP port 0-65535 (0: any free port) (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number 0-65535, not {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 0-65535, not {value}")
+    return value
+
+
+def check_output_file(path: str | Path | None, option: str) -> None:
+    """Refuse, before any work, an output file that names a folder or lies under a file."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise FaceGateError(f"{option} {p}: is a folder; name a file in it, e.g. {p / 'out.csv'}")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise FaceGateError(f"{option} {p}: cannot create it, {parent} is a file, not a folder")
+            break
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (``main.py run: error: argument --frames: must be >= 0, not -3``), exit 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 # ------------------------------------------------------------------------------ shared helpers
@@ -129,14 +198,17 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
         else:
             _out(f"rejected {path}: {check.reason}")
     if not job.samples:
-        _err(f"nothing stored for {name}: no image passed the checks")
+        _err(f"nothing stored for {printable(name)}: no image passed the checks")
         return 1
     if ctx.store.identity_id(name) is None:
         similar = job.lookalike(ctx.threshold)
         if similar is not None:
-            _out(f"warning: {name} looks like enrolled {similar[0]} (distance {similar[1]:.2f})")
+            _out(
+                f"warning: {printable(name)} looks like enrolled {printable(similar[0])} "
+                f"(distance {similar[1]:.2f})"
+            )
     n = job.save(policy=args.policy, schedule=args.schedule or "")
-    _out(f"enrolled {name}: {n} sample(s) stored for {ctx.recognizer.model} in {ctx.db_path}")
+    _out(f"enrolled {printable(name)}: {n} sample(s) stored for {ctx.recognizer.model} in {ctx.db_path}")
     return 0
 
 
@@ -148,7 +220,7 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
     for path in args.images:
         try:
             image = load_image(path)
-            pipe = pipe or ctx.pipeline()
+            pipe = pipe or _identify_pipeline(ctx)
             result = pipe.process(image)
             if not result.faces:
                 raise NoFaceError(f"{path}: no face found")
@@ -163,18 +235,54 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
             _out(json.dumps({"image": str(path), "faces": [f.to_json() for f in faces]}))
         else:
             parts = [
-                f"{f.identity or 'unknown'} ({f.distance:.2f}) at {[int(v) for v in f.box]}" for f in faces
+                printable(f.identity or "unknown")
+                + (f" ({f.distance:.2f})" if f.distance is not None else "")
+                + f" at {[int(v) for v in f.box]}"
+                for f in faces
             ]
-            _out(f"{path}: {len(faces)} face(s): " + "; ".join(parts))
+            _out(f"{printable(path)}: {len(faces)} face(s): " + "; ".join(parts))
     return 1 if failed else 0
+
+
+def _identify_pipeline(ctx: Context) -> Any:
+    """The pipeline for ``identify``: like ``run``, people enrolled under another recognizer model get
+    this model's embeddings from their stored face crops; whoever still cannot be matched is named."""
+    from enroll.service import compute_missing_embeddings
+
+    store, model = ctx.store, ctx.recognizer.model
+    added = compute_missing_embeddings(store, ctx.recognizer)
+    if added:
+        print(f"note: computed {added} {model} embedding(s) from stored face crops", file=sys.stderr)
+    if not store.identities():
+        print(f"warning: nobody is enrolled in {ctx.db_path}: every face is unknown", file=sys.stderr)
+    else:
+        for name in store.people_without(model):
+            print(
+                f"warning: {printable(name)} has no {model} embedding and no stored face crop: "
+                f"never recognised with {ctx.recognizer_key}; re-enroll them",
+                file=sys.stderr,
+            )
+    return ctx.pipeline()
 
 
 def _pairs_from_csv(path: str) -> list[tuple[str, str]]:
     p = Path(path)
     if not p.is_file():
         raise FaceGateError(f"{path}: no such file")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise FaceGateError(
+            f"{path}: not a UTF-8 text CSV (byte 0x{err.object[err.start]:02x} at offset {err.start})"
+        ) from None
+    except OSError as err:
+        raise FaceGateError(f"{path}: cannot read ({err.strerror})") from None
+    if "\0" in text:
+        raise FaceGateError(f"{path}: not a text CSV (it holds NUL bytes)")
     rows = []
-    with open(p, newline="") as f:
+    import io
+
+    with io.StringIO(text, newline="") as f:
         for i, row in enumerate(csv.reader(f)):
             if len(row) < 2 or not row[0].strip():
                 continue
@@ -332,7 +440,7 @@ def cmd_identities(ctx: Context, args: argparse.Namespace) -> int:
         def line(p: dict[str, Any]) -> str:
             policy = p["policy"] + (f" ({p['schedule']})" if p["policy"] == "schedule" else "")
             return (
-                f"{p['name']:<24} {policy:<12} {p['samples']:>3} samples  models: {', '.join(p['models']) or '-'}"
+                f"{printable(p['name']):<24} {printable(policy):<12} {p['samples']:>3} samples  models: {', '.join(p['models']) or '-'}"
                 f"  enrolled {p['created']}"
             )
 
@@ -342,21 +450,21 @@ def cmd_identities(ctx: Context, args: argparse.Namespace) -> int:
             _err("usage: identities remove NAME")
             return 2
         store.remove(args.names[0])
-        _out(f"removed {args.names[0]} (their past events are kept)")
+        _out(f"removed {printable(args.names[0])} (their past events are kept)")
         return 0
     if args.action == "rename":
         if len(args.names) != 2:
             _err("usage: identities rename OLD NEW")
             return 2
         store.rename(args.names[0], args.names[1])
-        _out(f"renamed {args.names[0]} -> {args.names[1]}")
+        _out(f"renamed {printable(args.names[0])} -> {printable(args.names[1])}")
         return 0
     if args.action == "policy":
         if len(args.names) not in (2, 3):
             _err("usage: identities policy NAME allowed|denied|schedule ['mon-fri 08:00-18:00']")
             return 2
         store.set_policy(args.names[0], args.names[1], args.names[2] if len(args.names) == 3 else "")
-        _out(f"{args.names[0]}: policy {args.names[1]}")
+        _out(f"{printable(args.names[0])}: policy {printable(args.names[1])}")
         return 0
     _err(f"unknown action {args.action!r}")
     return 2
@@ -368,7 +476,7 @@ def cmd_sessions(ctx: Context, args: argparse.Namespace) -> int:
 
         def line(r: dict[str, Any]) -> str:
             return (
-                f"{r['id']}  {r['started']}  {r['frames']:>6} frames {r['events']:>4} events  "
+                f"{r['id']}  {r['started']}  {r['state']:<10} {r['frames']:>6} frames {r['events']:>4} events  "
                 f"{r['mode']:<6} {r['detector']} + {r['recognizer']}  {r['source']}"
             )
 
@@ -385,6 +493,8 @@ def cmd_sessions(ctx: Context, args: argparse.Namespace) -> int:
             return 1
         frames_csv = Path(args.out or f"session-{sid}.csv")
         events_csv = Path(args.events or f"session-{sid}-events.csv")
+        check_output_file(frames_csv, "--out")
+        check_output_file(events_csv, "--events")
         n_frames, n_events = export_session(store, sid, frames_csv, events_csv)
         _out(f"wrote {n_frames} frame rows to {frames_csv} and {n_events} events to {events_csv}")
         return 0
@@ -417,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more")
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="main.py",
         parents=[common],
         description="FaceGate: face-recognition access control (MTCNN + FaceNet on swappable runtimes).",
@@ -476,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", parents=[common], help="process a video source headless")
     p.add_argument("--source", default="demo", help="demo | video file | image folder | camera index")
-    p.add_argument("--frames", type=int, default=0, help="stop after N frames (0: until the source ends)")
+    p.add_argument("--frames", type=_count, default=0, help="stop after N frames (0: until the source ends)")
     p.add_argument("--export", metavar="FILE.csv", help="per-frame measurements CSV")
     p.add_argument("--events", metavar="FILE.csv", help="access events CSV")
     p.add_argument("--show", action="store_true", help="show the annotated video in a window")
@@ -506,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--fallback-after",
-        type=float,
+        type=_seconds,
         default=1.0,
         help="seconds of endpoint failure before processing locally (default 1.0)",
     )
@@ -514,7 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("serve", parents=[common], help="serve the recognition endpoint (KServe v2 protocol)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port, default=8000, help="TCP port 0-65535 (default 8000; 0: any free)")
     p.add_argument("--token", help="require this bearer token on every route but health")
     p.add_argument("--token-file", help="file holding the bearer token")
     p.add_argument("--tls-cert", help="TLS certificate (PEM)")
@@ -595,3 +705,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except BrokenPipeError:
+        return _stdout_closed()
+    except sqlite3.Error as err:  # locked past the timeout, read-only, disk full: the store's reason
+        _err(f"{ctx.db_path}: {err}")
+        return 1
+    except OSError as err:  # a file the command had to write or read: one line, not a traceback
+        where = f"{err.filename}: " if err.filename else ""
+        _err(f"{where}{err.strerror or err}")
+        return 1
+
+
+def _stdout_closed() -> int:
+    """The reader of our stdout went away (``main.py identities list | head``): stop quietly, as a Unix
+    tool killed by SIGPIPE does, and keep Python from complaining when it flushes stdout at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return 141

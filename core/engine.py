@@ -24,7 +24,8 @@ from core.types import FrameResult
 
 log = logging.getLogger(__name__)
 
-STORE_BATCH = 30  # frame rows written to the store per transaction
+STORE_BATCH = 30  # at most this many frame rows per store transaction ...
+STORE_FLUSH_S = 1.0  # ... and at most this old: a killed run loses <= 1 s of rows (a commit costs ~12 ms)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Engine:
         self._frame_sink = CSVSink(frames_csv, FRAME_COLUMNS).open() if frames_csv else None
         self._event_sink = CSVSink(events_csv, EVENT_COLUMNS).open() if events_csv else None
         self._pending_rows: list[dict[str, Any]] = []
+        self._flushed_at = time.monotonic()
         self._thumbs: dict[int, bytes] = {}  # track id -> JPEG of its face when last recognised
         self._closed = False
 
@@ -172,7 +174,7 @@ class Engine:
             self._frame_sink.write(row)
         if self.session_id:
             self._pending_rows.append(row)
-            if len(self._pending_rows) >= STORE_BATCH:
+            if len(self._pending_rows) >= STORE_BATCH or time.monotonic() - self._flushed_at >= STORE_FLUSH_S:
                 self.flush()
         for ev in events:
             self.stats.events.append(ev)
@@ -207,6 +209,7 @@ class Engine:
                 del self._thumbs[tid]
 
     def flush(self) -> None:
+        self._flushed_at = time.monotonic()
         if self._pending_rows and self.store is not None and self.session_id:
             self.store.add_frames(self.session_id, self._pending_rows)
         self._pending_rows = []

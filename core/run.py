@@ -17,11 +17,17 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def run_headless(ctx: Any, args: argparse.Namespace) -> int:
+    from core.cli import check_output_file, printable
     from core.engine import Engine
     from core.pipeline import Pipeline
     from core.sources import open_source
     from core.telemetry import Sampler
 
+    # every argument that can be wrong is checked before the source, the models or the store open
+    check_output_file(args.export, "--export")
+    check_output_file(args.events, "--events")
+    if args.mode != "local":
+        check_endpoint_url(args.endpoint, args.mode)
     source = open_source(args.source, realtime=True if args.realtime else None)
     try:
         if args.source == "demo" and getattr(args, "db", None) is None:
@@ -35,8 +41,8 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
             compute_missing_embeddings(store, ctx.recognizer)
             for name in store.people_without(ctx.recognizer.model):
                 print(
-                    f"warning: {name} has no {ctx.recognizer.model} embedding and no stored face crop; "
-                    "re-enroll them to recognise them with this recognizer",
+                    f"warning: {printable(name)} has no {ctx.recognizer.model} embedding and no stored face "
+                    "crop; re-enroll them to recognise them with this recognizer",
                     file=sys.stderr,
                 )
         gallery = store.gallery(ctx.recognizer.model, ctx.threshold)
@@ -74,8 +80,9 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     interrupted = False
     last_mode = args.mode
+    waiting = _WaitReporter(source)
     try:
-        for frame in source.iter_frames():
+        for frame in source.iter_frames(on_wait=waiting):
             result = engine.process(
                 frame.image, frame.index, frame.timestamp, frame.capture_ms, dropped=source.grabber.dropped
             )
@@ -86,7 +93,7 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
             if show is not None:
                 show(frame.image, result)
             for ev in result.data["events"]:
-                line = f"event: track {ev.track_id} {ev.identity or 'unknown'} -> {ev.decision}"
+                line = f"event: track {ev.track_id} {printable(ev.identity or 'unknown')} -> {ev.decision}"
                 print(("\r" + line.ljust(118) + "\n") if tty else line, end="", flush=True)
                 if not tty:
                     print()
@@ -123,7 +130,7 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
         f"recognised {stats.recognized} of {stats.faces} faces (tracking saved {saved:.0%})"
     )
     for name, frames in sorted(stats.seen.items(), key=lambda kv: -kv[1]):
-        print(f"saw {name} ({store.policy(name) or 'removed'}) in {frames} frames")
+        print(f"saw {printable(name)} ({store.policy(name) or 'removed'}) in {frames} frames")
     print(energy)
     counts: dict[str, int] = {}
     for ev in stats.events:
@@ -135,6 +142,49 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
         if path:
             print(f"{label} CSV: {path}")
     return 130 if interrupted else 0
+
+
+class _WaitReporter:
+    """While a live source gives no frame (no such camera, camera unplugged, stream down), say on stderr
+    what is wrong and when the next try is, once per change: the capture thread retries with backoff."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.said = ""
+
+    def __call__(self) -> None:
+        error = self.source.grabber.error
+        if error and self.source.status != self.said:
+            self.said = self.source.status
+            print(f"waiting for {self.source.name}: {self.said}", file=sys.stderr, flush=True)
+
+
+def check_endpoint_url(url: str | None, mode: str) -> None:
+    """A usable ``http(s)://host[:port][/base]`` endpoint URL, or a one-line FaceGateError."""
+    from urllib.parse import urlsplit
+
+    from core.errors import FaceGateError
+    from core.sources import redact_url
+
+    if not url:
+        raise FaceGateError(f"{mode} mode needs an endpoint URL (--endpoint http://host:port)")
+    hint = "write e.g. --endpoint http://127.0.0.1:8000"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        url = redact_url(url)  # the messages below never show a password
+    except ValueError as err:
+        raise FaceGateError(f"--endpoint {url!r}: not a valid URL ({err}); {hint}") from None
+    if parts.scheme not in ("http", "https"):
+        raise FaceGateError(f"--endpoint {url!r}: needs http:// or https://; {hint}")
+    if not parts.hostname:
+        raise FaceGateError(f"--endpoint {url!r}: no host; {hint}")
+    if port == 0:
+        raise FaceGateError(f"--endpoint {url!r}: port 0 cannot be connected to; {hint}")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise FaceGateError(f"--endpoint {url!r}: holds spaces or control characters; {hint}")
+    if parts.query or parts.fragment:
+        raise FaceGateError(f"--endpoint {url!r}: a base URL takes no ?query or #fragment; {hint}")
 
 
 def _token(args: argparse.Namespace) -> str | None:

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -85,11 +85,19 @@ class VideoReader(Reader):
         self.open_timeout_ms = int(open_timeout_ms)
         self.read_timeout_ms = int(read_timeout_ms)
         self._cap = None
+        self._first: np.ndarray | None = None  # the frame read by probe(), given out by the next read()
 
     def open(self) -> None:
-        import cv2
+        import os
+        import sys
 
         self.close()
+        if isinstance(self.target, int) and sys.platform.startswith("linux"):
+            device = f"/dev/video{self.target}"
+            if not os.path.exists(device):  # say so ourselves, instead of OpenCV's warnings on stderr
+                raise SourceError(f"{self.name}: no such camera ({device} does not exist)")
+        import cv2
+
         if isinstance(self.target, str) and self.target.lower().startswith(STREAM_SCHEMES):
             # bounded waits: a dead or silent stream must fail (and be reopened), not hang the thread
             cap = cv2.VideoCapture(
@@ -112,13 +120,33 @@ class VideoReader(Reader):
         self.nominal_fps = fps if 0.0 < fps < 1000.0 else None
         self._cap = cap
 
+    def probe(self) -> None:
+        """Decode the first frame now: a file OpenCV opens but cannot decode (a text file, a truncated
+        video) raises SourceError here instead of ending as an empty session."""
+        import cv2
+
+        fourcc = int(self._cap.get(cv2.CAP_PROP_FOURCC)) if self._cap is not None else 0
+        if fourcc & 0xFFFFFFFF == int.from_bytes(b"ansi", "little"):
+            # FFmpeg's tty demuxer "plays" any text file as ANSI art: frames, but not a camera's
+            self.close()
+            raise SourceError(f"{self.name}: a text file, not a video")
+        image = self.read()
+        if image is None:
+            self.close()
+            raise SourceError(f"{self.name}: not a video (no frame could be decoded)")
+        self._first = image
+
     def read(self) -> np.ndarray | None:
+        if self._first is not None:
+            image, self._first = self._first, None
+            return image
         if self._cap is None:
             return None
         ok, image = self._cap.read()
         return image if ok and image is not None and image.size else None
 
     def close(self) -> None:
+        self._first = None
         if self._cap is not None:
             self._cap.release()
             self._cap = None
@@ -376,14 +404,17 @@ class Source:
     def read(self, timeout: float | None = None) -> Frame | None:
         return self.grabber.read(timeout)
 
-    def iter_frames(self, poll_s: float = 0.5) -> Iterator[Frame]:
-        """Frames until the source ends (never, for a camera or stream: break out, or close())."""
+    def iter_frames(self, poll_s: float = 0.5, on_wait: Callable[[], None] | None = None) -> Iterator[Frame]:
+        """Frames until the source ends (never, for a camera or stream: break out, or close()).
+        ``on_wait`` is called after each ``poll_s`` without a frame (to report a source that is down)."""
         while True:
             frame = self.grabber.read(poll_s)
             if frame is not None:
                 yield frame
             elif self.grabber.ended:
                 return
+            elif on_wait is not None:
+                on_wait()
 
     def frames(self) -> Iterator[tuple[np.ndarray, float]]:
         """``(bgr_image, timestamp)`` pairs until the source ends (the original iterator API)."""
@@ -453,6 +484,8 @@ def open_source(
 
 def _open_file(reader: Reader, realtime: bool, backoff: tuple[float, float]) -> Source:
     reader.open()  # raises SourceError with a one-line reason
+    if isinstance(reader, VideoReader):
+        reader.probe()
     try:
         grabber = FrameGrabber(
             reader, realtime=realtime, backoff_initial_s=backoff[0], backoff_max_s=backoff[1], opened=True

@@ -1,4 +1,4 @@
-"""The identity store: SQLite through sqlite-utils, WAL mode, a schema version.
+"""The identity store: SQLite through sqlite-utils, rollback journal, a schema version.
 
 Tables: ``identities`` (unique name, access policy, notes), ``samples`` (one per accepted photo or
 frame: a JPEG face crop with its box and landmarks, quality, sha256 of the source image),
@@ -31,6 +31,10 @@ from core.gallery import Gallery
 
 SCHEMA_VERSION = 3
 POLICIES = ("allowed", "denied", "schedule")
+#: ``meta`` key prefix of a running session's recorder ({"pid", "host"}), deleted by end_session. Kept in
+#: ``meta`` rather than new ``sessions`` columns so that no schema step is needed (other FaceGate versions
+#: sharing a database, e.g. the demo store, keep opening it).
+RECORDER_KEY = "recorder:"
 
 
 #: statements that take a store from version N-1 to N (each step is one transaction)
@@ -140,24 +144,118 @@ def os_user() -> str:
         return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _session_state(started: str, ended: str | None, recorder: str | None) -> str:
+    if ended:
+        return "ended"
+    try:
+        who = json.loads(recorder or "")
+        pid, host = int(who["pid"]), str(who["host"])
+    except (ValueError, TypeError, KeyError):  # no recorder on record: it never ended
+        return "unfinished"
+    if host != _host():
+        return f"open on {host}"
+    import psutil
+
+    try:
+        created = psutil.Process(pid).create_time()
+    except (psutil.Error, ValueError, OverflowError):
+        return "unfinished"
+    started_s = _dt.datetime.fromisoformat(started).timestamp()
+    # a process that started after the session did only reuses its pid
+    return "running" if created <= started_s + 1.0 else "unfinished"
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+#: "delete": SQLite's rollback journal. An idle connection holds no lock at all (WAL keeps a shared lock
+#: on every open database for as long as it is open); locks exist only during a transaction. POSIX
+#: locks are per process and dropped when the process closes ANY descriptor of the file -- which a Qt
+#: file dialog does when it sniffs the files of a folder it shows. In WAL mode that let another
+#: process believe it was the last user, checkpoint and delete the WAL under the window (issue 10).
+JOURNAL_MODE = "delete"
+
+
 class Store:
+    """The identity store. Transactions are short (one enrollment, one second of frame rows, one event),
+    so a lock is held for milliseconds; between them nothing is locked."""
+
     def __init__(self, path: str | Path) -> None:
         import sqlite_utils
 
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_path()
         try:
             conn = sqlite3.connect(str(self.path), timeout=10, isolation_level=None)
+        except sqlite3.Error as err:
+            raise StoreError(f"{self.path}: cannot open the database ({err})") from None
+        try:
             self.db = sqlite_utils.Database(conn)
-            self.db.enable_wal()
+            self._set_journal_mode()
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
+        except sqlite3.OperationalError as err:
+            conn.close()
+            raise StoreError(f"{self.path}: cannot use the database ({err})") from None
         except sqlite3.DatabaseError as err:
+            conn.close()
             raise StoreError(f"{self.path}: not a FaceGate database ({err})") from None
+        except BaseException:
+            conn.close()
+            raise
+
+    def _check_path(self) -> None:
+        """Refuse, before SQLite writes anything, a path that is not (or cannot become) a database file:
+        an existing file that is not SQLite stays as it was."""
+        p = self.path
+        if p.is_dir():
+            raise StoreError(f"{p}: is a folder, not a database file")
+        if p.exists():
+            try:
+                with open(p, "rb") as f:
+                    head = f.read(len(SQLITE_MAGIC))
+            except OSError as err:
+                raise StoreError(f"{p}: cannot read the database ({err.strerror})") from None
+            if head and head != SQLITE_MAGIC:
+                raise StoreError(f"{p}: not a FaceGate database (not an SQLite file); left unchanged")
+            return  # a read-only one can still be listed; a write to it fails with SQLite's one-line reason
+        for parent in [p.parent, *p.parent.parents]:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise StoreError(f"{p}: cannot create the database, {parent} is a file, not a folder")
+                if not os.access(parent, os.W_OK | os.X_OK):
+                    raise StoreError(f"{p}: cannot create the database, {parent} is not writable")
+                break
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"{p}: cannot create the database folder ({err.strerror})") from None
+
+    def _set_journal_mode(self) -> None:
+        mode = str(self.db.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        if mode == JOURNAL_MODE:
+            return
+        try:  # leaving WAL needs every other connection closed; retried on every open until it works
+            mode = str(self.db.execute(f"PRAGMA journal_mode = {JOURNAL_MODE}").fetchone()[0]).lower()
+        except sqlite3.OperationalError:
+            pass
+        if mode != JOURNAL_MODE:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "%s: still in %s journal mode (another program has it open); close it and reopen",
+                self.path,
+                mode,
+            )
 
     # ------------------------------------------------------------------ schema
     def _version(self) -> int:
@@ -167,11 +265,24 @@ class Store:
         return int(row[0]) if row else 0
 
     def _migrate(self) -> None:
-        version = self._version()
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: schema {version} is newer than this FaceGate ({SCHEMA_VERSION})")
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self.transaction():
+        """Bring the schema up to date in ONE ``BEGIN IMMEDIATE`` transaction that re-reads the version
+        after taking the write lock: processes opening a new file at once migrate it exactly once."""
+        if self._version() == SCHEMA_VERSION:  # the usual case: no write lock taken
+            return
+        with self.transaction():
+            version = self._version()
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: schema {version} is newer than this FaceGate ({SCHEMA_VERSION})"
+                )
+            if version == 0:
+                others = [t for t in self.db.table_names() if t != "meta"]
+                if others:
+                    raise StoreError(
+                        f"{self.path}: not a FaceGate database (an SQLite file with tables "
+                        f"{', '.join(others[:5])}); left unchanged"
+                    )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[target]:
                     self.db.execute(statement)
                 self.db.execute(
@@ -187,7 +298,14 @@ class Store:
                 store.db.execute("BEGIN IMMEDIATE")
 
             def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-                store.db.execute("ROLLBACK" if exc_type else "COMMIT")
+                if exc_type is None:
+                    try:
+                        store.db.execute("COMMIT")
+                        return
+                    except sqlite3.Error:  # e.g. still busy after the timeout: never keep the lock
+                        store.db.execute("ROLLBACK")
+                        raise
+                store.db.execute("ROLLBACK")
 
         return _Tx()
 
@@ -416,6 +534,11 @@ class Store:
                 "INSERT INTO sessions(id, started, source, mode, detector, recognizer) VALUES (?, ?, ?, ?, ?, ?)",
                 [sid, _now(), source, mode, detector, recognizer],
             )
+            # who records it, until end_session: a session with no end whose recorder is gone was killed
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                [RECORDER_KEY + sid, json.dumps({"pid": os.getpid(), "host": _host()})],
+            )
         return sid
 
     def add_frames(self, session_id: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -526,13 +649,23 @@ class Store:
     def end_session(self, session_id: str) -> None:
         with self.transaction():
             self.db.execute("UPDATE sessions SET ended = ? WHERE id = ?", [_now(), session_id])
+            self.db.execute("DELETE FROM meta WHERE key = ?", [RECORDER_KEY + session_id])
 
     def sessions(self) -> list[dict[str, Any]]:
+        """Every session, oldest first; ``state`` is "ended", "running" (its process is alive), "unfinished"
+        (no end and its process is gone: killed or crashed; its rows are those stored before) or "open on
+        HOST" (recorded on another machine, so it cannot be checked from here)."""
         cur = self.db.execute(
-            "SELECT id, started, ended, source, mode, detector, recognizer, frames, events FROM sessions ORDER BY started"
+            """SELECT s.id, s.started, s.ended, s.source, s.mode, s.detector, s.recognizer, s.frames, s.events,
+                      m.value AS recorder
+               FROM sessions s LEFT JOIN meta m ON m.key = ? || s.id ORDER BY s.started""",
+            [RECORDER_KEY],
         )
         cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+        for r in rows:
+            r["state"] = _session_state(r["started"], r["ended"], r.pop("recorder"))
+        return rows
 
     def session_frames(self, session_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(

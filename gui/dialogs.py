@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.backends import RemoteSettings
+from gui.filedialog import get_open_file_name, get_save_file_name
 
 Exporter = Callable[[str, Path, Path, Callable[[Any], None], Callable[[str], None]], None]
 
@@ -109,7 +109,7 @@ class ExportDialog(QDialog):
         sid = self.selected()
         if not sid:
             return
-        path, _ = QFileDialog.getSaveFileName(
+        path, _ = get_save_file_name(
             self,
             "Frames CSV (the events CSV goes beside it)",
             str(Path(self.folder) / f"session-{sid}.csv"),
@@ -190,7 +190,7 @@ class SettingsDialog(QDialog):
         return w
 
     def _browse(self, edit: QLineEdit, title: str) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, title, edit.text())
+        path, _ = get_open_file_name(self, title, edit.text())
         if path:
             edit.setText(path)
 

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QCompleter,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -37,6 +36,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from gui.filedialog import get_open_file_names
 from gui.worker import EnrollStatus, FrameView, InferenceWorker
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,7 @@ class ImportPage(QWizardPage):
         self.w.worker.call(self.w.worker.enroll_cancel)
 
     def _choose(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Photos of the person", "", PHOTO_FILTER)
+        paths, _ = get_open_file_names(self, "Photos of the person", "", PHOTO_FILTER)
         self.add_photos(paths)
 
     def add_photos(self, paths: list[str]) -> None:

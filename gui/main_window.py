@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -37,6 +36,7 @@ from gui.backends import (
     mode_choices,
     remote_factory,
 )
+from gui.filedialog import get_open_file_name
 from gui.plots import PlotsPanel
 from gui.settings import Settings
 from gui.tasks import TaskThread
@@ -672,7 +672,7 @@ class MainWindow(QMainWindow):
         self.start_action.setText("■ Stop" if busy else "▶ Start")
 
     def _open_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
+        path, _ = get_open_file_name(
             self, "Open a video", "", "Videos (*.mp4 *.avi *.mkv *.mov *.webm);;All (*)"
         )
         if path:

@@ -423,14 +423,12 @@ def test_the_wizard_enrolls_a_person_from_the_video(door, make_window, qtbot, tm
 def test_export_writes_the_csvs_of_the_current_and_a_past_session(
     door, make_window, qtbot, tmp_path, monkeypatch
 ) -> None:
-    from PySide6.QtWidgets import QFileDialog
-
     db, video, _ = door
     w = make_window(video, _copy(db, tmp_path / "door.db"))
     qtbot.waitUntil(lambda: len(w.access.events) >= 1 and w.frames_shown >= 40, timeout=30_000)
     target = tmp_path / "out" / "now.csv"
     target.parent.mkdir()
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "CSV (*.csv)"))
+    monkeypatch.setattr("gui.dialogs.get_save_file_name", lambda *a, **k: (str(target), "CSV (*.csv)"))
     dlg = w.open_export(modal=False)
     qtbot.addWidget(dlg)
     assert dlg.selected() == w.session.session_id  # the running session comes first

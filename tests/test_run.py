@@ -213,3 +213,71 @@ def test_stream_that_drops_and_returns_does_not_end_the_run(tmp_path) -> None:
     assert [int(r["frame"]) for r in _rows(frames_csv)[1]] == sorted(
         int(r["frame"]) for r in _rows(frames_csv)[1]
     )
+
+
+def test_a_killed_run_is_unfinished_and_the_store_lags_the_csv_by_at_most_a_second(tmp_path) -> None:
+    """SIGKILL a real `main.py run`: `sessions list` says "unfinished" (not like a finished session), and the
+    store holds the CSV's rows except at most the last second's (engine.STORE_FLUSH_S)."""
+    import json
+    import os
+
+    from core.engine import STORE_FLUSH_S
+
+    video = tmp_path / "slow.avi"  # 10 FPS played in real time: a frame every 100 ms
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for k in range(300):
+        frame = np.full((240, 320, 3), 40 + k % 100, np.uint8)
+        writer.write(frame)
+    writer.release()
+    db, frames_csv = tmp_path / "gate.db", tmp_path / "frames.csv"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), "--db", str(db), "run", "--source", str(video)]
+        + ["--realtime", "--export", str(frames_csv), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None:
+            if frames_csv.exists() and frames_csv.read_text().count("\n") > 26:  # header + 25 rows
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _, rows = _rows(frames_csv)
+    listed = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "--db", str(db), "sessions", "list", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    (session,) = json.loads(listed.stdout)
+    assert session["state"] == "unfinished" and session["ended"] is None
+    text = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "--db", str(db), "sessions", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "unfinished" in text
+    from db.store import Store
+
+    store = Store(db)
+    stored = store.session_frames(session["id"])
+    assert session["frames"] == len(stored) and 0 < len(stored) <= len(rows)
+    # the store holds exactly the CSV's first rows, and what it misses is at most the last second's
+    assert [str(r["frame"]) for r in stored] == [r["frame"] for r in rows[: len(stored)]]
+    missing = rows[len(stored) :]
+    if missing:
+        from datetime import datetime
+
+        span = (
+            datetime.fromisoformat(rows[-1]["timestamp"]) - datetime.fromisoformat(missing[0]["timestamp"])
+        ).total_seconds()
+        assert span <= STORE_FLUSH_S + 0.6, f"{len(missing)} rows over {span:.2f} s not in the store"
+    store.close()

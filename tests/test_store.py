@@ -28,7 +28,8 @@ def test_enroll_and_reload_from_disk(tmp_path) -> None:
     assert names == ["ann"] * 4 and mat.shape == (4, 128)
     np.testing.assert_allclose(mat[:3], unit(3, 128))
     assert s2.sample_hashes("ann", "facenet128") == {"h1", "h2", "h3", "h4"}
-    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # rollback journal: an idle connection holds no lock a file dialog could drop (tests/test_store_locking.py)
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     assert sqlite3.connect(path).execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[
         0
     ] == str(SCHEMA_VERSION)
@@ -149,7 +150,9 @@ def test_sessions_keep_frames_for_later_export(tmp_path) -> None:
     s = Store(tmp_path / "s.db")
     sid = s.start_session("video.avi", "local", "d", "r")
     s.add_frames(sid, [{"frame": i, "faces": i % 2} for i in range(5)])
+    assert s.sessions()[0]["state"] == "running"  # this process records it
     s.end_session(sid)
+    assert s.sessions()[0]["state"] == "ended"
     assert s.sessions()[0]["frames"] == 5 and s.sessions()[0]["ended"]
     assert [r["frame"] for r in s.session_frames(sid)] == list(range(5))
 
@@ -179,9 +182,9 @@ def test_kill_during_enrollment_leaves_no_half_person(tmp_path) -> None:
     ) % (str(root), str(db))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "start"
-    wal = Path(str(db) + "-wal")
+    journal = Path(str(db) + "-journal")  # exists while the transaction is open
     deadline = time.time() + 60
-    while time.time() < deadline and not (wal.exists() and wal.stat().st_size > 8_000_000):
+    while time.time() < deadline and not (journal.exists() and db.stat().st_size > 8_000_000):
         time.sleep(0.01)
     assert proc.poll() is None, "the enrollment finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
