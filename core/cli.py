@@ -106,6 +106,19 @@ def _sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _photo_error(path: str | Path, err: Exception) -> FaceGateError:
+    """Any failure on one photo as a one-line error naming it, so a batch goes on with the next photo.
+
+    FaceGateErrors already read well; anything else (a backend bug, out of memory) is named by its
+    type and first line, and its traceback is logged (``-v``)."""
+    if isinstance(err, FaceGateError):
+        return err
+    log.info("%s failed", path, exc_info=err)
+    first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+    detail = f"{type(err).__name__}: {first[:200]}" if first else type(err).__name__
+    return FaceGateError(f"{path}: failed ({detail})")
+
+
 # ------------------------------------------------------------------------------ commands
 
 
@@ -121,8 +134,8 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
     for path in args.images:
         try:
             check = job.add_image(load_image(path), str(path), image_sha256=_sha256(path))
-        except FaceGateError as err:
-            _out(f"rejected {path}: {err}")
+        except Exception as err:  # one bad photo must not lose the others
+            _out(f"rejected {path}: {_photo_error(path, err)}")
             continue
         if check.ok:
             _out(f"accepted {path} (quality {check.quality:.2f})")
@@ -152,7 +165,8 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
             result = pipe.process(image)
             if not result.faces:
                 raise NoFaceError(f"{path}: no face found")
-        except FaceGateError as err:
+        except Exception as exc:  # one bad photo must not lose the rest of the batch
+            err = _photo_error(path, exc)
             failed += 1
             _err(str(err))
             if args.json:
@@ -213,8 +227,8 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
                 if face is None:
                     raise NoFaceError(f"{path}: no face found")
                 cache[path] = ctx.recognizer.embed(image, [face])[0]
-            except FaceGateError as err:
-                cache[path] = err
+            except Exception as err:  # one bad photo must not lose the other pairs
+                cache[path] = _photo_error(path, err)
         got = cache[path]
         if isinstance(got, FaceGateError):
             raise got
