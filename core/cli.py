@@ -106,6 +106,29 @@ def _sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _load_photo(path: str | Path) -> Any:
+    """:func:`core.imageio.load_image` without libjpeg's own stderr lines ("Corrupt JPEG data: ..."),
+    which it writes straight to fd 2: imageio reports a corrupt JPEG itself, in one line. The CLI
+    runs photos one at a time, so muting fd 2 for the decode hides nothing else."""
+    import os
+
+    from core.imageio import load_image
+
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:
+        return load_image(path)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        return load_image(path)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _photo_error(path: str | Path, err: Exception) -> FaceGateError:
     """Any failure on one photo as a one-line error naming it, so a batch goes on with the next photo.
 
@@ -123,7 +146,6 @@ def _photo_error(path: str | Path, err: Exception) -> FaceGateError:
 
 
 def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
-    from core.imageio import load_image
     from enroll.service import Enrollment
 
     name = args.name.strip()
@@ -133,7 +155,7 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
     job = Enrollment(name, ctx.detector, ctx.recognizer, ctx.store, min_face_px=args.min_face)
     for path in args.images:
         try:
-            check = job.add_image(load_image(path), str(path), image_sha256=_sha256(path))
+            check = job.add_image(_load_photo(path), str(path), image_sha256=_sha256(path))
         except Exception as err:  # one bad photo must not lose the others
             _out(f"rejected {path}: {_photo_error(path, err)}")
             continue
@@ -154,13 +176,12 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
-    from core.imageio import load_image
 
     pipe = None
     failed = 0
     for path in args.images:
         try:
-            image = load_image(path)
+            image = _load_photo(path)
             pipe = pipe or ctx.pipeline()
             result = pipe.process(image)
             if not result.faces:
@@ -207,7 +228,6 @@ def _pairs_from_csv(path: str) -> list[tuple[str, str]]:
 def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     import numpy as np
 
-    from core.imageio import load_image
     from core.pipeline import largest_face
 
     if args.pairs:
@@ -222,7 +242,7 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     def embedding(path: str) -> np.ndarray:
         if path not in cache:
             try:
-                image = load_image(path)
+                image = _load_photo(path)
                 face = largest_face(ctx.detector.detect(image))
                 if face is None:
                     raise NoFaceError(f"{path}: no face found")

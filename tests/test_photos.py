@@ -184,3 +184,17 @@ def test_a_6000x4000_photo_is_detected_within_bounded_memory(fr_images: Path, tm
     faces, seconds, rss = got.stdout.split()
     assert int(faces) >= 1
     assert int(rss) < 1.0e9, f"peak RSS {int(rss) / 1e9:.2f} GB (detect {float(seconds):.1f} s)"
+
+
+def test_a_truncated_photo_is_one_line_on_the_real_stderr(scene) -> None:
+    """libjpeg writes "Corrupt JPEG data: ..." to fd 2 itself; the user sees only FaceGate's line."""
+    got = subprocess.run(
+        [sys.executable, "main.py", "--db", str(scene["db"]), "identify", str(scene["truncated"])],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert got.returncode == 1
+    lines = got.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {scene['truncated']}: truncated or corrupt JPEG")
