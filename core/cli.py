@@ -175,11 +175,46 @@ def _sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _load_photo(path: str | Path) -> Any:
+    """:func:`core.imageio.load_image` without libjpeg's own stderr lines ("Corrupt JPEG data: ..."),
+    which it writes straight to fd 2: imageio reports a corrupt JPEG itself, in one line. The CLI
+    runs photos one at a time, so muting fd 2 for the decode hides nothing else."""
+    import os
+
+    from core.imageio import load_image
+
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:
+        return load_image(path)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        return load_image(path)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _photo_error(path: str | Path, err: Exception) -> FaceGateError:
+    """Any failure on one photo as a one-line error naming it, so a batch goes on with the next photo.
+
+    FaceGateErrors already read well; anything else (a backend bug, out of memory) is named by its
+    type and first line, and its traceback is logged (``-v``)."""
+    if isinstance(err, FaceGateError):
+        return err
+    log.info("%s failed", path, exc_info=err)
+    first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+    detail = f"{type(err).__name__}: {first[:200]}" if first else type(err).__name__
+    return FaceGateError(f"{path}: failed ({detail})")
+
+
 # ------------------------------------------------------------------------------ commands
 
 
 def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
-    from core.imageio import load_image
     from enroll.service import Enrollment
 
     name = args.name.strip()
@@ -189,9 +224,9 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
     job = Enrollment(name, ctx.detector, ctx.recognizer, ctx.store, min_face_px=args.min_face)
     for path in args.images:
         try:
-            check = job.add_image(load_image(path), str(path), image_sha256=_sha256(path))
-        except FaceGateError as err:
-            _out(f"rejected {path}: {err}")
+            check = job.add_image(_load_photo(path), str(path), image_sha256=_sha256(path))
+        except Exception as err:  # one bad photo must not lose the others
+            _out(f"rejected {path}: {_photo_error(path, err)}")
             continue
         if check.ok:
             _out(f"accepted {path} (quality {check.quality:.2f})")
@@ -213,18 +248,18 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
-    from core.imageio import load_image
 
     pipe = None
     failed = 0
     for path in args.images:
         try:
-            image = load_image(path)
+            image = _load_photo(path)
             pipe = pipe or _identify_pipeline(ctx)
             result = pipe.process(image)
             if not result.faces:
                 raise NoFaceError(f"{path}: no face found")
-        except FaceGateError as err:
+        except Exception as exc:  # one bad photo must not lose the rest of the batch
+            err = _photo_error(path, exc)
             failed += 1
             _err(str(err))
             if args.json:
@@ -301,7 +336,6 @@ def _pairs_from_csv(path: str) -> list[tuple[str, str]]:
 def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     import numpy as np
 
-    from core.imageio import load_image
     from core.pipeline import largest_face
 
     if args.pairs:
@@ -316,13 +350,13 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     def embedding(path: str) -> np.ndarray:
         if path not in cache:
             try:
-                image = load_image(path)
+                image = _load_photo(path)
                 face = largest_face(ctx.detector.detect(image))
                 if face is None:
                     raise NoFaceError(f"{path}: no face found")
                 cache[path] = ctx.recognizer.embed(image, [face])[0]
-            except FaceGateError as err:
-                cache[path] = err
+            except Exception as err:  # one bad photo must not lose the other pairs
+                cache[path] = _photo_error(path, err)
         got = cache[path]
         if isinstance(got, FaceGateError):
             raise got

@@ -12,6 +12,9 @@ MIN_FACE_PX = 60  # smaller faces give unstable embeddings (FaceNet crops are 16
 MIN_SHARPNESS = 15.0  # variance of the Laplacian on the 160 px face crop; below = blurred
 MIN_BRIGHTNESS, MAX_BRIGHTNESS = 40.0, 220.0  # mean grey level of the face
 MIN_CONTRAST = 15.0  # std of grey levels of the face
+#: share of the face that may be exactly (128, 128, 128): libjpeg's fill where image data is missing
+#: (a truncated photo, a corrupt MJPEG camera frame); a real face has sensor noise, never such a patch
+MAX_MISSING = 0.05
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,14 @@ def check_sample(image_bgr: np.ndarray, faces: list[Face], min_face_px: int = MI
     crop = image_bgr[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)]
     if crop.size == 0:
         return SampleCheck(False, "face is outside the image", face=face)
+    missing = float((crop == 128).all(axis=2).mean())
+    if missing > MAX_MISSING:
+        return SampleCheck(
+            False,
+            f"part of the face is missing ({100 * missing:.0f}% blank: the image data is corrupt or "
+            "cut short); use another photo",
+            face=face,
+        )
     grey = cv2.cvtColor(cv2.resize(crop, (160, 160), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
     brightness, contrast = float(grey.mean()), float(grey.std())
     sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())

@@ -138,3 +138,18 @@ def test_live_enrollment_never_requires_the_head_turn(detector, recognizer, head
         assert job.add_live_frame(_scene((heads[name], 400 + 5 * i, 200)), f"cam#{i}").ok
     assert job.ready and not job.pose_ok
     assert "finish" in job.guidance() and "turn your head" in job.guidance()
+
+
+def test_a_face_cut_short_by_missing_image_data_is_rejected(detector, fr_images) -> None:
+    """A JPEG cut at 35% with an end marker appended (as a failed copy or a corrupt MJPEG camera
+    frame): decoded without load_image's check, the face is still found (libjpeg fills the missing
+    part with grey), but it must not be enrolled (it was, at quality 1.00: the hard edge of the
+    fill reads as sharpness)."""
+    data = (fr_images / "obama.jpg").read_bytes()
+    cut = cv2.imdecode(np.frombuffer(data[: int(len(data) * 0.35)] + b"\xff\xd9", np.uint8), cv2.IMREAD_COLOR)
+    faces = detector.detect(cut)
+    assert faces
+    check = check_sample(cut, faces)
+    assert not check.ok and "part of the face is missing" in check.reason
+    whole = load_image(fr_images / "obama.jpg")
+    assert check_sample(whole, detector.detect(whole)).ok

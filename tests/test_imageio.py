@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.errors import ImageError
-from core.imageio import header_size, load_image
+from core.imageio import decode_image, header_size, load_image
 
 
 def test_real_photo_loads_as_bgr(fr_images: Path) -> None:
@@ -56,3 +56,46 @@ def test_giant_image_refused_before_decoding(tmp_path: Path) -> None:
 def test_folder_is_not_a_file(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="not a file"):
         load_image(tmp_path)
+
+
+def _truncated(src: Path, dst: Path, fraction: float) -> Path:
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * fraction)] + b"\xff\xd9")  # cut, then an end marker appended
+    return dst
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.6, 0.95])
+def test_truncated_jpeg_with_an_end_marker_is_refused(
+    tmp_path: Path, fr_images: Path, fraction: float
+) -> None:
+    """libjpeg only warns and fills the missing part with grey: the photo would pass as a whole one."""
+    p = _truncated(fr_images / "obama.jpg", tmp_path / "cut.jpg", fraction)
+    with pytest.raises(ImageError) as err:
+        load_image(p)
+    msg = str(err.value)
+    assert msg.startswith(f"{p}: truncated or corrupt JPEG") and "\n" not in msg
+
+
+def test_real_photos_are_not_taken_for_truncated(celeb_val, celeb_train, fr_images: Path) -> None:
+    paths = [p for ps in [*celeb_val.values(), *celeb_train.values()] for p in ps]
+    paths += sorted(fr_images.glob("*.jpg"))
+    for p in paths:
+        load_image(p)
+    # a photo on a mid-grey background that does not reach the bottom row is fine too
+    img = cv2.imread(str(fr_images / "obama.jpg"))
+    img[-100:-1] = 128
+    ok, buf = cv2.imencode(".jpg", img)
+    assert decode_image(buf.tobytes(), "grey.jpg").shape == img.shape
+
+
+def test_a_jpeg_over_the_pixel_limit_is_decoded_reduced(tmp_path: Path, fr_images: Path) -> None:
+    """A 108 MP phone photo is decoded at half size by libjpeg (cheap) instead of refused; a PNG of
+    that size cannot be reduced while decoding and is refused (see test_giant_image_refused...)."""
+    face = cv2.imread(str(fr_images / "obama.jpg"))  # 910x1137
+    p = tmp_path / "108mp.jpg"
+    cv2.imwrite(str(p), cv2.resize(face, (12000, 9000), interpolation=cv2.INTER_NEAREST))
+    img = load_image(p)
+    assert img.shape == (4500, 6000, 3)
+    # the endpoint keeps the original pixel grid: there it is refused
+    with pytest.raises(ImageError, match="too large"):
+        decode_image(p.read_bytes(), "108mp.jpg")

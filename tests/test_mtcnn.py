@@ -145,3 +145,61 @@ def test_nms_keeps_the_best_of_overlapping_boxes() -> None:
     assert mt.nms(boxes, scores, 0.5, "union").tolist() == [1, 3, 2]
     assert mt.nms(boxes, scores, 0.5, "min").tolist() == [1, 2]  # the small box lies inside box 1
     assert mt.nms(np.empty((0, 4), np.float32), np.empty(0, np.float32), 0.5).size == 0
+
+
+def test_crops_of_thousands_of_boxes_match_one_remap(fr_images: Path) -> None:
+    """A detailed photo gives R-Net thousands of candidates; one cv2.remap for all of them fails past
+    ~1365 (its maps must stay under 32767 rows), so crops are sampled in chunks, each from the region
+    its boxes cover: the pixels must be those one remap over the whole image gives."""
+    img = cv2.imread(str(fr_images / "obama.jpg"))
+    h, w = img.shape[:2]
+    rng = np.random.default_rng(0)
+    xy = rng.uniform([-50, -50], [w, h], size=(3000, 2)).astype(np.float32)
+    side = rng.uniform(8, 400, size=(3000, 1)).astype(np.float32)
+    boxes = np.concatenate([xy, xy + side], axis=1)  # some reach past the image's edges
+    got = _detector("onnxruntime")._crops(img, boxes, 24)
+    assert got.shape == (3000, 24, 24, 3)
+    # the reference: the single whole-image remap the detector used to make, for 1000 boxes at a time
+    step = np.arange(24, dtype=np.float32) / np.float32(23)
+    fx, fy = np.float32((w - 1) / w), np.float32((h - 1) / h)
+    for start in (0, 1000, 2000):
+        b = boxes[start : start + 1000]
+        xs = b[:, 0:1] * fx + (b[:, 2:3] * fx - b[:, 0:1] * fx) * step
+        ys = b[:, 1:2] * fy + (b[:, 3:4] * fy - b[:, 1:2] * fy) * step
+        map_x = np.broadcast_to(xs[:, None, :], (1000, 24, 24)).reshape(-1, 24)
+        map_y = np.broadcast_to(ys[:, :, None], (1000, 24, 24)).reshape(-1, 24)
+        want = cv2.remap(
+            img,
+            np.ascontiguousarray(map_x),
+            np.ascontiguousarray(map_y),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(128, 128, 128),
+        )
+        want = mt.MTCNNDetector._normalise(want.reshape(1000, 24, 24, 3))
+        np.testing.assert_allclose(got[start : start + 1000], want, atol=1.5 / 128)
+
+
+def test_faces_past_32767_px_in_a_panorama_are_found(fr_images: Path) -> None:
+    """cv2.remap also refuses sources over 32767 px wide: crops come from the region they cover."""
+    face = cv2.imread(str(fr_images / "obama.jpg"))
+    face = cv2.resize(face, (320, 400), interpolation=cv2.INTER_AREA)
+    pano = np.full((400, 33400, 3), 90, np.uint8)
+    for x in (100, 16000, 33000):
+        pano[:, x : x + 320] = face
+    faces = _detector("onnxruntime").detect(pano)
+    centres = sorted(float(f.box[0] + f.box[2]) / 2 for f in faces if f.score > 0.95)
+    assert len(centres) == 3, centres
+    for got, x in zip(centres, (100, 16000, 33000), strict=True):
+        assert x < got < x + 320
+
+
+def test_the_pyramid_is_bounded_for_large_photos() -> None:
+    """P-Net's largest level stays within max_pyramid_pixels (memory and time), so a 6000x4000 photo
+    is searched for faces of ~54 px instead of 20; frames up to 1080p keep their min_face_size."""
+    det = mt.MTCNNDetector("onnxruntime", _detector("onnxruntime").paths, min_face_size=20)
+    assert det.min_face_for(1920, 1080) == 20
+    assert det.min_face_for(6000, 4000) == pytest.approx(53.7, abs=0.1)
+    for w, h in ((1920, 1080), (2048, 2048), (4000, 3000), (6000, 4000), (8640, 5770)):
+        _, lw, lh = det._levels(w, h)[0]
+        assert lw * lh <= det.max_pyramid_pixels

@@ -8,8 +8,9 @@ windows ``[2x + 1, 2x + 12]``, box regression before NMS, crops sampled like
 1. image pyramid from ``12 / min_face_size`` down by ``scale_factor`` while the short side >= 12 px;
 2. P-Net on every level -> windows above ``thresholds[0]``, regressed, NMS 0.5 per level, NMS 0.7
    across levels, squared;
-3. R-Net on all candidates as one batch of 24x24 crops (one ``cv2.remap`` call samples all crops),
-   regressed, ``thresholds[1]``, NMS 0.7, squared;
+3. R-Net on all candidates as one batch of 24x24 crops (``cv2.remap`` samples them, a few hundred
+   crops per call: OpenCV maps must stay under 32767 rows), regressed, ``thresholds[1]``, NMS 0.7,
+   squared;
 4. O-Net on 48x48 crops -> boxes, 5 landmarks, ``thresholds[2]``, NMS 0.7 "Min".
 
 Inputs to the networks are RGB, ``(x - 127.5) / 128``, NHWC, in the image's own (rows, cols)
@@ -17,7 +18,7 @@ orientation (mtcnn 1.0.0 no longer transposes images as its 0.x versions did).
 
 Options: ``min_face_size`` (px, default 40), ``scale_factor`` (0.709), ``thresholds`` (0.6, 0.7, 0.7),
 ``pyramid`` ("fast" | "area"), ``max_batch`` (256, R/O-Net chunk = the TensorRT profile maximum),
-plus runtime options (e.g. ``threads``).
+``max_pyramid_pixels`` (1.2 MP), plus runtime options (e.g. ``threads``).
 
 - ``min_face_size`` 40: at 720p a door camera (70-90 degrees wide) sees a 16 cm wide face at 40-50 px
   from 3-3.5 m, as far away as a face is worth recognising (FaceNet wants 160 px crops; enrolment asks
@@ -27,6 +28,12 @@ plus runtime options (e.g. ``threads``).
   (0.5, 1], near INTER_AREA quality, ~0.5 ms for a 720p pyramid); "area" uses exact INTER_AREA from
   the full frame like the ``mtcnn`` package (TF AREA), ~3 ms per level at 720p. MTCNN is sensitive
   to such pixel differences at the P-Net stage, so "area" reproduces the package's boxes more often.
+- ``max_pyramid_pixels`` 1.2 MP bounds the largest pyramid level, so memory and time stay bounded
+  whatever the photo's size: a 6000x4000 photo at ``min_face_size`` 20 would start P-Net on a
+  3600x2400 level (2.4 GB, 20 s here). Past the bound the smallest face searched grows with the
+  image (4000x3000: 38 px, 6000x4000: 54 px, i.e. ~1% of the long side), which P-Net sees on a
+  reduced copy; R-Net and O-Net still crop the full-resolution image, boxes and landmarks are in
+  its pixels, and recognition embeds from it. Frames up to 1080p at 20 px are not affected.
 """
 
 from __future__ import annotations
@@ -55,10 +62,12 @@ DEFAULTS: dict[str, Any] = {
     "min_face_size": 40,
     "scale_factor": 0.709,
     "thresholds": (0.6, 0.7, 0.7),
+    "max_pyramid_pixels": 1_200_000,
 }
 
 _NORM = 1.0 / 128.0
 _MEAN = 127.5
+_MAP_ROWS = 32000  # cv2.remap needs maps and source under SHRT_MAX (32767) rows and columns
 
 
 # ---------------------------------------------------------------------------------------- box math
@@ -146,6 +155,7 @@ class MTCNNDetector(Detector):
         nms_thresholds: tuple[float, float, float, float] = (0.5, 0.7, 0.7, 0.7),
         max_batch: int = 256,
         pyramid: str = "fast",
+        max_pyramid_pixels: int = DEFAULTS["max_pyramid_pixels"],
         **runtime_options: Any,
     ) -> None:
         from core.runtimes import load_network
@@ -160,6 +170,11 @@ class MTCNNDetector(Detector):
         self.thresholds = tuple(float(t) for t in thresholds)
         self.nms_thresholds = tuple(float(t) for t in nms_thresholds)
         self.max_batch = int(max_batch)
+        if int(max_pyramid_pixels) < 144:
+            raise ValueError(
+                f"max_pyramid_pixels must be >= 144 (one 12x12 window), got {max_pyramid_pixels}"
+            )
+        self.max_pyramid_pixels = int(max_pyramid_pixels)
         if pyramid not in ("fast", "area"):
             raise ValueError(f"pyramid must be 'fast' or 'area', got {pyramid!r}")
         self.pyramid = pyramid
@@ -173,11 +188,20 @@ class MTCNNDetector(Detector):
 
     # -------------------------------------------------------------------------------- stages
 
+    def min_face_for(self, width: int, height: int) -> float:
+        """Smallest face (px) searched in a ``width`` x ``height`` image: ``min_face_size``, or more
+        where the first pyramid level would exceed ``max_pyramid_pixels``."""
+        first = width * height * (12.0 / self.min_face_size) ** 2
+        if first <= self.max_pyramid_pixels:
+            return self.min_face_size
+        return 12.0 * float(np.sqrt(width * height / self.max_pyramid_pixels))
+
     def _levels(self, width: int, height: int) -> list[tuple[float, int, int]]:
         """(scale, level width, level height) per pyramid level; cached per frame size."""
         if self._scales_key != (width, height):
             levels = []
-            for s in pyramid_scales(width, height, self.min_face_size, self.scale_factor):
+            min_face = self.min_face_for(width, height)
+            for s in pyramid_scales(width, height, min_face, self.scale_factor):
                 lw, lh = int(width * s), int(height * s)  # truncated, as mtcnn does
                 if min(lw, lh) >= 12:
                     levels.append((s, lw, lh))
@@ -256,7 +280,12 @@ class MTCNNDetector(Detector):
 
     def _crops(self, image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
         """Sample ``size`` x ``size`` RGB-normalised crops of ``boxes`` like ``tf.image.crop_and_resize``
-        (bilinear, outside the image = 0 after normalisation), all in one ``cv2.remap`` call."""
+        (bilinear, outside the image = 0 after normalisation).
+
+        ``cv2.remap`` samples the crops, in chunks: one call for all of them fails past ~1365 R-Net
+        crops (maps must stay under 32767 rows), which a detailed photo easily produces. Each call
+        reads only the region its boxes cover, so images over 32767 px wide work too.
+        """
         height, width = image.shape[:2]
         n = len(boxes)
         step = np.arange(size, dtype=np.float32) / np.float32(size - 1)
@@ -264,17 +293,48 @@ class MTCNNDetector(Detector):
         x1, y1 = boxes[:, 0:1] * fx, boxes[:, 1:2] * fy
         xs = x1 + (boxes[:, 2:3] * fx - x1) * step  # (n, size)
         ys = y1 + (boxes[:, 3:4] * fy - y1) * step
+        patches = np.empty((n, size, size, 3), np.uint8)
+        chunk = max(1, _MAP_ROWS // size)
+        for start in range(0, n, chunk):
+            sl = slice(start, min(start + chunk, n))
+            patches[sl] = self._sample(image, xs[sl], ys[sl])
+        return self._normalise(patches)
+
+    @classmethod
+    def _sample(cls, image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """Bilinear samples ``image[ys[i, r], xs[i, c]]`` -> (n, size, size, 3) uint8, grey outside."""
+        height, width = image.shape[:2]
+        n, size = xs.shape
+        # the source region these crops read (+1 px for the bilinear neighbour)
+        c0 = int(np.clip(np.floor(xs.min()), 0, width - 1))
+        c1 = int(np.clip(np.floor(xs.max()) + 2, 1, width))
+        r0 = int(np.clip(np.floor(ys.min()), 0, height - 1))
+        r1 = int(np.clip(np.floor(ys.max()) + 2, 1, height))
+        if c1 - c0 >= _MAP_ROWS or r1 - r0 >= _MAP_ROWS:
+            if n > 1:  # split until each call's region fits
+                half = n // 2
+                return np.concatenate(
+                    [cls._sample(image, xs[:half], ys[:half]), cls._sample(image, xs[half:], ys[half:])]
+                )
+            # one box over 32000 px: take every k-th pixel first (it becomes a 24-48 px crop anyway)
+            k = int(np.ceil(max(c1 - c0, r1 - r0) / (_MAP_ROWS - 1)))
+            region = image[r0:r1:k, c0:c1:k]
+            return cls._remap(region, (xs - c0) / k, (ys - r0) / k, n, size)
+        return cls._remap(image[r0:r1, c0:c1], xs - c0, ys - r0, n, size)
+
+    @staticmethod
+    def _remap(region: np.ndarray, xs: np.ndarray, ys: np.ndarray, n: int, size: int) -> np.ndarray:
         map_x = np.broadcast_to(xs[:, None, :], (n, size, size)).reshape(n * size, size)
         map_y = np.broadcast_to(ys[:, :, None], (n, size, size)).reshape(n * size, size)
         patches = cv2.remap(
-            image,
+            region,
             np.ascontiguousarray(map_x, np.float32),
             np.ascontiguousarray(map_y, np.float32),
             cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_CONSTANT,
             borderValue=(128, 128, 128),
         )
-        return self._normalise(patches.reshape(n, size, size, 3))
+        return patches.reshape(n, size, size, 3)
 
     def _run_batched(self, net: Any, patches: np.ndarray) -> list[np.ndarray]:
         n = len(patches)
