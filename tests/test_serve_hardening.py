@@ -141,6 +141,21 @@ def test_64_silent_sockets_do_not_block_tls_clients(tmp_path):
     assert "Traceback" not in err, err
 
 
+def test_small_answers_on_a_keep_alive_connection_do_not_wait_for_delayed_acks(server):
+    """Header and body leave as two writes: without TCP_NODELAY each answer waits ~40 ms for an ACK."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    times = []
+    for _ in range(21):
+        t0 = time.perf_counter()
+        conn.request("GET", "/v2/models/facenet128_crops", headers={"Authorization": f"Bearer {TOKEN}"})
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+        times.append((time.perf_counter() - t0) * 1e3)
+    conn.close()
+    assert float(np.median(times)) < 25.0, times
+
+
 # ------------------------------------------------------------------------------ 2. missing secret
 
 
