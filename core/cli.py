@@ -547,11 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     limits.add_argument("--max-frames", type=int, help="images per frame-model request (default 8)")
     limits.add_argument("--max-crops", type=int, help="crops per crops-model request (default 64)")
-    limits.add_argument("--read-timeout-s", type=float, help="time to receive a body (default 10)")
+    limits.add_argument("--read-timeout-s", type=float, help="to receive a head, then a body (default 10)")
     limits.add_argument("--infer-timeout-s", type=float, help="longest wait for a batch to run (default 30)")
-    limits.add_argument(
-        "--max-connections", type=int, help="connections + requests before 503 (default 1024)"
-    )
+    limits.add_argument("--max-connections", type=int, help="open connections before 503 (default 4096)")
     limits.add_argument("--decode-workers", type=int, help="threads decoding requests (default 2)")
     limits.add_argument("--instances", type=int, help="worker threads per model (default 1)")
     p.set_defaults(func=cmd_serve)

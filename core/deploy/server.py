@@ -96,7 +96,7 @@ class Limits:
     read_timeout_s: float = 10.0  # to receive a request's head, and then its body (408 / closed)
     idle_timeout_s: float = 120.0  # a keep-alive connection idle this long is closed
     infer_timeout_s: float = 30.0  # longest a request waits for its batch to run (503)
-    max_connections: int = 1024  # open connections + running requests; past it each request gets 503
+    max_connections: int = 4096  # open connections (idle ones cost a descriptor); past it requests get 503
     max_queue: int = 64  # requests waiting per model; more are answered 429
     instances: int = 1  # worker threads per model (Triton's instance_group count)
     decode_workers: int = 2  # threads parsing bodies and decoding images (all models together)
@@ -659,7 +659,7 @@ class EndpointApp:
             raise _Refused(429, "server busy receiving other requests; retry later", busy, close=True)
         try:
             body = await _read_body(receive, length, limits.read_timeout_s)
-            if self.decoding >= 4 * limits.decode_workers:
+            if self.decoding >= 16 * limits.decode_workers:
                 raise _Refused(429, "server busy decoding other requests; retry later", busy)
             t0 = time.perf_counter()
             self.decoding += 1
@@ -868,6 +868,19 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _raise_fd_limit(wanted: int) -> None:
+    """Let the process hold ``wanted`` descriptors where the hard limit allows (each connection is one)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ImportError, ValueError, OSError) as err:  # not on this platform, or not allowed
+        log.debug("cannot raise the descriptor limit: %s", err)
+
+
 def run_app(
     app: EndpointApp,
     sock: socket.socket,
@@ -966,6 +979,7 @@ def serve(ctx: Any, args: Any) -> int:
     detector, recognizer = ctx.video_detector, ctx.recognizer
     detector.warmup()
     recognizer.warmup()
+    _raise_fd_limit(limits.max_connections + 256)
     sock = listen(host, port)
     app = EndpointApp(build_models(detector, recognizer, limits), token, limits)
     bound = sock.getsockname()
