@@ -674,23 +674,24 @@ class EndpointApp:
             raise _Refused(err.status, str(err), busy if err.status in (429, 503) else None) from None
         finally:
             self.body_budget.give(length)
+        wait_s = min(limits.infer_timeout_s, request.timeout_s or limits.infer_timeout_s)
         try:
-            wait_s = min(limits.infer_timeout_s, request.timeout_s or limits.infer_timeout_s)
-            try:
-                future = self.batchers[model.name].submit(item, size, time.monotonic() + wait_s)
-            except ProtocolError as err:
-                raise _Refused(err.status, str(err), busy) from None
-            del item
-            try:
-                outputs = await asyncio.wait_for(asyncio.wrap_future(future), limits.infer_timeout_s)
-            except asyncio.TimeoutError:
-                raise _Refused(
-                    503, f"{model.name}: no result within {limits.infer_timeout_s:g} s (server busy)", busy
-                ) from None
-            except ProtocolError as err:
-                raise _Refused(err.status, str(err), busy if err.status in (429, 503) else None) from None
-        finally:
+            future = self.batchers[model.name].submit(item, size, time.monotonic() + wait_s)
+        except ProtocolError as err:
             self.pixel_budget.give(pixels)
+            raise _Refused(err.status, str(err), busy) from None
+        del item
+        # the pixels stay reserved until the worker is done with them (or drops the job), even when
+        # this request stops waiting first
+        future.add_done_callback(lambda _: self.pixel_budget.give(pixels))
+        try:
+            outputs = await asyncio.wait_for(asyncio.wrap_future(future), limits.infer_timeout_s)
+        except asyncio.TimeoutError:
+            raise _Refused(
+                503, f"{model.name}: no result within {limits.infer_timeout_s:g} s (server busy)", busy
+            ) from None
+        except ProtocolError as err:
+            raise _Refused(err.status, str(err), busy if err.status in (429, 503) else None) from None
         params: dict[str, Any] = {"facegate_server_ms": round((time.perf_counter() - t0) * 1e3, 3)}
         try:
             body_out, json_size = encode_response(
