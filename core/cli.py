@@ -641,6 +641,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="bearer token for the endpoint")
     p.add_argument("--token-file", help="file holding the bearer token")
     p.add_argument("--ca-cert", help="CA certificate to verify the endpoint's TLS certificate")
+    p.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="allow sending faces (and the token) over plain http to a host other than this machine",
+    )
+    p.add_argument(
+        "--allow-unauthenticated-endpoint",
+        action="store_true",
+        help="trust answers the endpoint cannot prove with the shared token (e.g. a plain Triton)",
+    )
     p.add_argument("--jpeg-quality", type=int, default=85, help="cloud mode: JPEG quality of sent frames")
     p.add_argument(
         "--crop-format",
@@ -660,17 +670,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
     p.add_argument("--port", type=_port, default=8000, help="TCP port 0-65535 (default 8000; 0: any free)")
     p.add_argument("--token", help="require this bearer token on every route but health")
-    p.add_argument("--token-file", help="file holding the bearer token")
+    p.add_argument("--token-file", help="file holding the bearer token (surrounding whitespace ignored)")
+    p.add_argument(
+        "--insecure-no-token",
+        action="store_true",
+        help="allow serving on a non-loopback --host without a token (anyone who reaches it can use it)",
+    )
     p.add_argument("--tls-cert", help="TLS certificate (PEM)")
     p.add_argument("--tls-key", help="TLS private key (PEM)")
     limits = p.add_argument_group("limits (each also FACEGATE_SERVE_<NAME>; a request past one gets a 4xx)")
     limits.add_argument("--max-body-mb", type=float, help="largest request body (default 16)")
     limits.add_argument("--max-pixels", type=int, help="largest decoded image in px (default 4096*4096)")
+    limits.add_argument(
+        "--max-request-pixels", type=int, help="decoded px of all images of one request (default 4096*4096)"
+    )
+    limits.add_argument(
+        "--max-pixels-in-flight",
+        type=int,
+        help="decoded px held by all requests at once (default 2x4096*4096)",
+    )
     limits.add_argument("--max-frames", type=int, help="images per frame-model request (default 8)")
     limits.add_argument("--max-crops", type=int, help="crops per crops-model request (default 64)")
-    limits.add_argument("--read-timeout-s", type=float, help="time to receive a body (default 10)")
+    limits.add_argument("--read-timeout-s", type=float, help="to receive a head, then a body (default 10)")
     limits.add_argument("--infer-timeout-s", type=float, help="longest wait for a batch to run (default 30)")
-    limits.add_argument("--max-connections", type=int, help="open connections (default 32)")
+    limits.add_argument("--max-connections", type=int, help="open connections before 503 (default 4096)")
+    limits.add_argument("--decode-workers", type=int, help="threads decoding requests (default 2)")
     limits.add_argument("--instances", type=int, help="worker threads per model (default 1)")
     p.set_defaults(func=cmd_serve)
 

@@ -59,6 +59,8 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
                 jpeg_quality=args.jpeg_quality,
                 fallback_after_s=args.fallback_after,
                 crop_format=getattr(args, "crop_format", None) or "raw",
+                allow_insecure_http=bool(getattr(args, "insecure_http", False)),
+                allow_unauthenticated=bool(getattr(args, "allow_unauthenticated_endpoint", False)),
             )
     except BaseException:
         source.close()
@@ -189,16 +191,15 @@ def check_endpoint_url(url: str | None, mode: str) -> None:
 
 def _token(args: argparse.Namespace) -> str | None:
     """The bearer token from --token or --token-file (stripped), or None."""
-    from pathlib import Path
-
+    from core.deploy.protocol import read_token
     from core.errors import FaceGateError
 
     if getattr(args, "token_file", None):
-        try:
-            return Path(args.token_file).read_text().strip() or None
-        except OSError as err:
-            raise FaceGateError(f"{args.token_file}: cannot read token file ({err.strerror})") from None
-    return getattr(args, "token", None)
+        token = read_token(args.token_file)
+        if token is None:
+            raise FaceGateError(f"{args.token_file}: the token file is empty")
+        return token
+    return (getattr(args, "token", None) or "").strip() or None
 
 
 def _energy_line(sampler: Any, frames: int) -> str:

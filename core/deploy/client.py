@@ -29,13 +29,25 @@ than ``fallback_after_s`` makes *that* frame run locally (its crops are embedded
 recognizer; no frame is lost) and starts a background probe (server ready + model metadata,
 every ``probe_every_s``, backing off to 30 s while answers keep failing); the first frame after a
 successful probe goes to the endpoint again.
+
+Trust: every infer request carries a random nonce (``parameters.facegate_nonce``) and the answer
+must carry ``parameters.facegate_hmac``, HMAC-SHA256 keyed by the shared token over the nonce and
+the output tensors (:func:`core.deploy.protocol.answer_mac`). An answer without it or with a wrong
+one is refused like any failed request (that frame runs locally), so an endpoint that does not
+hold the token (a rogue server, a spoofed address) cannot decide who is granted. Two opt-ins,
+each with a loud warning: ``allow_unauthenticated`` (no token, or an endpoint without the secret
+such as a plain Triton: its answers are trusted unchecked) and ``allow_insecure_http`` (the token
+and faces over plain http to a host other than this machine).
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
+import secrets
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -51,8 +63,12 @@ from core.deploy.protocol import (
     FRAME_INPUT,
     FRAME_OUTPUTS,
     HEADER_LENGTH,
+    MAC_PARAMETER,
+    NONCE_PARAMETER,
+    answer_mac,
     crops_model_name,
     frame_model_name,
+    is_loopback,
 )
 from core.errors import FaceGateError
 from core.types import Face, FrameResult
@@ -81,6 +97,8 @@ def remote_pipeline(
     probe_every_s: float | None = None,
     crop_format: str = "raw",
     crop_quality: int = 90,
+    allow_insecure_http: bool = False,
+    allow_unauthenticated: bool = False,
 ) -> Any:
     """The pipeline for ``mode``: ``local_pipeline`` itself for "local", else a cloud/hybrid wrapper of it.
 
@@ -99,9 +117,15 @@ def remote_pipeline(
             any Triton serving that model takes) or "jpeg" (``<model>_crops_jpeg``: ~10x fewer bytes,
             embeddings move by ~0.01-0.05 L2).
         crop_quality: JPEG quality of "jpeg" crops (1-100).
+        allow_insecure_http: send the token and faces over plain http to a non-loopback host
+            (refused otherwise; prints a warning).
+        allow_unauthenticated: trust answers that carry no valid HMAC (no token, or an endpoint
+            without the shared secret such as a plain Triton; refused otherwise; prints a warning).
 
     Raises:
-        FaceGateError: unknown mode, no endpoint, a bad URL, a missing CA file, or no tritonclient.
+        FaceGateError: unknown mode, no endpoint, a bad URL, a missing CA file, no tritonclient,
+            plain http to another host, or no token to authenticate the answers with (without the
+            matching opt-in).
     """
     if mode == "local":
         return local_pipeline
@@ -114,7 +138,13 @@ def remote_pipeline(
     if not fallback_after_s or fallback_after_s <= 0:
         raise FaceGateError(f"fallback_after_s must be positive, not {fallback_after_s}")
     link = EndpointLink(
-        endpoint, token=token, ca_cert=ca_cert, timeout_s=float(fallback_after_s), probe_every_s=probe_every_s
+        endpoint,
+        token=token,
+        ca_cert=ca_cert,
+        timeout_s=float(fallback_after_s),
+        probe_every_s=probe_every_s,
+        allow_insecure_http=allow_insecure_http,
+        allow_unauthenticated=allow_unauthenticated,
     )
     if crop_format not in ("raw", "jpeg"):
         raise FaceGateError(f"crop format must be raw or jpeg, not {crop_format!r}")
@@ -157,6 +187,9 @@ class EndpointLink:
         ca_cert: str | None = None,
         timeout_s: float = 1.0,
         probe_every_s: float | None = None,
+        *,
+        allow_insecure_http: bool = False,
+        allow_unauthenticated: bool = False,
     ) -> None:
         try:
             import tritonclient.http  # noqa: F401 - fail here, with the fix, not on the first frame
@@ -172,7 +205,32 @@ class EndpointLink:
         self.endpoint = endpoint
         self.url = parts.netloc + parts.path.rstrip("/")
         self.tls = parts.scheme == "https"
-        self.token = token
+        token = token.strip() if token else None  # as the server strips it
+        self.token = token or None
+        self.key = self.token.encode("utf-8") if self.token else None
+        self.allow_unauthenticated = bool(allow_unauthenticated)
+        if not self.tls and not is_loopback(parts.hostname):
+            if not allow_insecure_http:
+                raise FaceGateError(
+                    f"refusing to send faces{' and the token' if token else ''} over plain http to "
+                    f"{parts.hostname}: use https:// (serve --tls-cert/--tls-key), or --insecure-http "
+                    "to send them readable by anyone on the path"
+                )
+            _warn(
+                f"--insecure-http: faces{' and the token' if token else ''} go to {parts.hostname} "
+                "unencrypted; anyone on the network path can read or alter them"
+            )
+        if self.key is None:
+            if not allow_unauthenticated:
+                raise FaceGateError(
+                    f"endpoint {endpoint}: no token to authenticate its answers with; give the server's "
+                    "token (--token-file), or --allow-unauthenticated-endpoint to trust whatever answers"
+                )
+            _warn(
+                f"--allow-unauthenticated-endpoint: answers from {endpoint} are not authenticated; "
+                "whoever answers on that address decides who is recognised"
+            )
+        self._unsigned_warned = False
         self.ca_cert = ca_cert
         self.timeout_s = min(float(timeout_s), MAX_TIMEOUT_S)
         self.probe_every_s = float(probe_every_s) if probe_every_s else min(max(self.timeout_s, 0.5), 5.0)
@@ -356,6 +414,7 @@ class EndpointLink:
         t0 = time.perf_counter()
         for attempt in (0, 1):
             headers = self.headers()
+            nonce = secrets.token_hex(16)
             try:
                 result = self._client().infer(
                     name,
@@ -363,6 +422,7 @@ class EndpointLink:
                     outputs=requested,
                     headers=headers,
                     timeout=int(self.timeout_s * 1e6),
+                    parameters={NONCE_PARAMETER: nonce} if self.key else None,
                 )
                 break
             except InferenceServerException as err:
@@ -394,6 +454,7 @@ class EndpointLink:
             if arr is None:
                 raise EndpointError(f"{name}: the answer has no {o}")
             out[o] = arr
+        self._authenticate(name, nonce, response, result)
         # the JSON header as sent: compact JSON, so re-serialising gives its size (+-a few bytes)
         down += len(json.dumps(response, separators=(",", ":")))
         try:
@@ -405,6 +466,36 @@ class EndpointLink:
         return Reply(
             out, network_ms, up, down, float(server_ms) if isinstance(server_ms, (int, float)) else None
         )
+
+    def _authenticate(self, name: str, nonce: str, response: dict[str, Any], result: Any) -> None:
+        """Raise EndpointError unless the answer carries a valid HMAC (or the user opted out)."""
+        given = (response.get("parameters") or {}).get(MAC_PARAMETER)
+        if self.key is None:
+            return  # allow_unauthenticated, warned at construction
+        if given is None:
+            if self.allow_unauthenticated:
+                if not self._unsigned_warned:
+                    self._unsigned_warned = True
+                    _warn(f"{self.endpoint} answers without {MAC_PARAMETER}: trusted unchecked (opted in)")
+                return
+            raise EndpointError(
+                f"{name}: unauthenticated answer (no {MAC_PARAMETER}; is this endpoint holding our token?)"
+            )
+        try:
+            signed = [
+                (o["name"], o["datatype"], result.as_numpy(o["name"])) for o in response.get("outputs", [])
+            ]
+            want = answer_mac(self.key, nonce, name, signed)
+        except (KeyError, TypeError, ValueError) as err:
+            raise EndpointError(f"{name}: answer cannot be authenticated ({err})") from None
+        if not isinstance(given, str) or not hmac.compare_digest(given, want):
+            raise EndpointError(f"{name}: answer failed authentication (wrong {MAC_PARAMETER}); not trusted")
+
+
+def _warn(message: str) -> None:
+    """A loud warning: the log and stderr (the operator must see an opted-in risk)."""
+    log.warning("%s", message)
+    print(f"WARNING: {message}", file=sys.stderr, flush=True)
 
 
 def _retryable(err: BaseException, t0: float, budget_s: float) -> bool:

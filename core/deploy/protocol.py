@@ -52,6 +52,10 @@ FRAME_OUTPUTS = ("NUM_FACES", "BOXES", "SCORES", "LANDMARKS", "EMBEDDINGS")
 CROPS_INPUT = "CROPS"
 CROPS_OUTPUT = "EMBEDDINGS"
 CROPS_JPEG_INPUT = "CROPS_JPEG"
+#: request parameter: a random string from the client; the answer carries MAC_PARAMETER over it
+NONCE_PARAMETER = "facegate_nonce"
+#: response parameter: hex HMAC-SHA256 keyed by the shared token (:func:`answer_mac`)
+MAC_PARAMETER = "facegate_hmac"
 
 #: v2 datatype -> numpy dtype (BYTES is a list of ``bytes``, not an array)
 DTYPES: dict[str, Any] = {
@@ -202,6 +206,8 @@ def decode_request(
         head = json.loads(bytes(body[:header_length]).decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as err:
         raise ProtocolError(f"request header is not valid JSON ({err})") from None
+    except RecursionError:
+        raise ProtocolError("request header is nested too deeply") from None
     if not isinstance(head, dict):
         raise ProtocolError("request header must be a JSON object")
     params = head.get("parameters") or {}
@@ -320,11 +326,14 @@ def encode_response(
     request: InferRequest,
     outputs: Sequence[tuple[TensorSpec, np.ndarray]],
     parameters: dict[str, Any] | None = None,
+    key: bytes | None = None,
 ) -> tuple[bytes, int | None]:
     """A v2 infer response: (body, JSON header length or None when the body is all JSON).
 
     Only the requested outputs are returned (all when the request names none), each in binary when
-    the request asks for it (per output, or ``binary_data_output`` for the rest).
+    the request asks for it (per output, or ``binary_data_output`` for the rest). With ``key`` (the
+    shared token) and a request that carries ``parameters.facegate_nonce``, the response parameters
+    hold ``facegate_hmac`` (:func:`answer_mac` over the returned outputs).
 
     Raises:
         ProtocolError: 400 when the request names an output the model does not have.
@@ -337,12 +346,14 @@ def encode_response(
         wanted = [(n, request.binary_output if b is None else b) for n, b in request.outputs]
     head_outputs: list[dict[str, Any]] = []
     blobs: list[bytes] = []
+    signed: list[tuple[str, str, np.ndarray]] = []
     for name, binary in wanted:
         if name not in produced:
             raise ProtocolError(f"unknown output {name!r}; this model has {sorted(produced)}")
         spec, arr = produced[name]
         arr = np.ascontiguousarray(arr, dtype=DTYPES[spec.datatype])
         entry: dict[str, Any] = {"name": name, "datatype": spec.datatype, "shape": list(arr.shape)}
+        signed.append((name, spec.datatype, arr))
         if binary:
             blob = arr.tobytes()
             entry["parameters"] = {"binary_data_size": len(blob)}
@@ -357,12 +368,72 @@ def encode_response(
     head: dict[str, Any] = {"model_name": model_name, "model_version": model_version, "outputs": head_outputs}
     if request.id:
         head["id"] = request.id
+    parameters = dict(parameters or {})
+    nonce = request.parameters.get(NONCE_PARAMETER)
+    if key and isinstance(nonce, str):
+        parameters[MAC_PARAMETER] = answer_mac(key, nonce, model_name, signed)
     if parameters:
         head["parameters"] = parameters
     text = json.dumps(head, separators=(",", ":")).encode("utf-8")
     if not blobs:
         return text, None
     return text + b"".join(blobs), len(text)
+
+
+def answer_mac(
+    key: bytes, nonce: str, model_name: str, outputs: Iterable[tuple[str, str, np.ndarray]]
+) -> str:
+    """Hex HMAC-SHA256 keyed by the shared token over the client's nonce, the model name and each
+    output (name, datatype, shape, little-endian row-major bytes) in the answer's order.
+
+    The endpoint adds it to every answer whose request carried a nonce; the client recomputes it
+    from the tensors it received, so an answer from anyone without the token (a rogue or spoofed
+    endpoint, a replay of an older answer) is refused.
+    """
+    import hashlib
+    import hmac
+
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for part in (b"facegate-answer-v1", nonce.encode("utf-8"), model_name.encode("utf-8")):
+        mac.update(struct.pack("<I", len(part)) + part)
+    for name, datatype, arr in outputs:
+        if datatype == "BYTES":
+            data = join_bytes_elements(bytes(v) for v in np.asarray(arr, dtype=object).reshape(-1))
+        else:
+            data = np.ascontiguousarray(arr, dtype=np.dtype(DTYPES[datatype]).newbyteorder("<")).tobytes()
+        head = json.dumps([name, datatype, [int(d) for d in np.shape(arr)]]).encode("utf-8")
+        mac.update(struct.pack("<I", len(head)) + head + struct.pack("<Q", len(data)))
+        mac.update(data)
+    return mac.hexdigest()
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (a name or an address) is this machine's loopback interface."""
+    import ipaddress
+
+    if not host:
+        return False
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(path: str) -> str | None:
+    """The shared token in a file, without surrounding whitespace/newlines (None when empty).
+
+    Both sides strip it the same way, so a token file written with ``echo`` authenticates.
+    """
+    from pathlib import Path
+
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise FaceGateError(f"{path}: cannot read token file ({reason})") from None
 
 
 def error_body(message: str) -> bytes:

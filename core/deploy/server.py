@@ -8,33 +8,34 @@ Routes (``{name}`` is ``<model>_frame`` or ``<model>_crops``, see :mod:`core.dep
   ``GET /v2/models/{name}/ready``; ``GET /v2/models/{name}/config`` - Triton-style configuration;
 - ``POST /v2/models/{name}/infer`` - inference.
 
-Every route but health needs ``Authorization: Bearer <token>`` when a token is set (401 otherwise).
-The endpoint is stateless: frames or crops in, boxes/landmarks/embeddings out; the gallery and the
-matching stay on the operator's site.
+Every route but health needs ``Authorization: Bearer <token>`` (401 otherwise). The endpoint is
+stateless: frames or crops in, boxes/landmarks/embeddings out; the gallery and the matching stay on
+the operator's site. An infer request that carries ``parameters.facegate_nonce`` gets
+``parameters.facegate_hmac`` back: HMAC-SHA256, keyed by the token, over the nonce and the output
+tensors (:func:`core.deploy.protocol.answer_mac`), so a client can tell our answers from anyone
+else's.
 
-Why the standard library's :class:`http.server.ThreadingHTTPServer`: the work per request is
-inference (onnxruntime/OpenCV release the GIL), not HTTP, so an async framework buys nothing; it
-adds no dependency, speaks HTTP/1.1 keep-alive (what ``tritonclient``'s connection pool uses) and
-TLS through :mod:`ssl`. What it lacks for exposure is added here: a cap on open connections (503
-past it), a deadline on reading each body (408), limits on body size (413), image size (413),
-batch size (400) and queue length (429), JSON errors for every failure (its own HTML errors
-included), the TLS handshake in the connection's thread (a stalled handshake never blocks
-``accept``), and no exception ever reaching the accept loop. Put it behind a reverse proxy or use
-Triton (``docs/triton.md``) to face the internet.
+HTTP: uvicorn (asyncio, h11) runs an ASGI app (:class:`EndpointApp`). An idle or slow connection
+costs a file descriptor, not a thread, so holding sockets open locks nobody out; h11 is strict
+(conflicting ``Content-Length`` headers, bad framing: 400) and TLS is asyncio's. What uvicorn lacks
+is added in :class:`_HeadDeadlineH11`: a connection must deliver a request head within
+``read_timeout_s`` (else it is closed), not only between keep-alive requests.
 
-Batching: each model has one worker thread (``instances`` of them) fed by a queue; a request waits
-while a batch runs, and everything queued when the worker is free (up to the model's max batch)
-runs as one batch: dynamic batching without an added delay. Inputs are decoded and validated in
-the connection's thread, so a bad request never reaches the model.
+Work per request is bounded before anything is decoded: body size (413), images per request
+(400), pixels per image and per request (413, read from the image headers), and server-wide the
+body bytes and decoded pixels in flight (429 past them). JSON parsing and image decoding run in a
+small thread pool (``decode_workers``); inference runs in per-model worker threads fed by a
+bounded queue (429 when full): each worker runs everything queued when it is free (up to the
+model's max batch) as one batch, dynamic batching without an added delay.
 
 Limits come from ``args`` attributes when the CLI has them, else from environment variables
-(``FACEGATE_SERVE_MAX_BODY_MB``, ``..._MAX_PIXELS``, ``..._MAX_FRAMES``, ``..._MAX_CROPS``,
-``..._READ_TIMEOUT_S``, ``..._IDLE_TIMEOUT_S``, ``..._INFER_TIMEOUT_S``, ``..._MAX_CONNECTIONS``,
-``..._MAX_QUEUE``, ``..._INSTANCES``), else the :class:`Limits` defaults.
+(``FACEGATE_SERVE_<NAME>`` for each :class:`Limits` field), else the :class:`Limits` defaults.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -42,15 +43,14 @@ import os
 import queue
 import re
 import signal
+import socket
 import ssl
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,7 @@ from core.deploy.protocol import (
     CROPS_OUTPUT,
     FRAME_INPUT,
     HEADER_LENGTH,
+    NONCE_PARAMETER,
     InferRequest,
     ProtocolError,
     TensorSpec,
@@ -69,13 +70,15 @@ from core.deploy.protocol import (
     encode_response,
     error_body,
     frame_model_name,
+    is_loopback,
+    read_token,
 )
 from core.errors import FaceGateError, ImageError
 
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "facegate"
-SERVER_VERSION = "0.1.0"
+SERVER_VERSION = "0.2.0"
 _MODEL_ROUTE = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<rest>/[a-z]+)?$")
 
 
@@ -85,18 +88,26 @@ class Limits:
 
     max_body_mb: float = 16.0  # whole HTTP body (413 past it)
     max_pixels: int = 4096 * 4096  # per decoded image, read from the header before decoding (413)
+    max_request_pixels: int = 4096 * 4096  # all images of one request together (413)
+    max_pixels_in_flight: int = 2 * 4096 * 4096  # decoded pixels held by all requests at once (429)
+    max_bytes_in_flight_mb: float = 64.0  # request bodies held by all requests at once (429)
     max_frames: int = 8  # images per frame-model request (400)
     max_crops: int = 64  # crops per crops-model request (400)
-    read_timeout_s: float = 10.0  # to receive a request's body (408)
+    read_timeout_s: float = 10.0  # to receive a request's head, and then its body (408 / closed)
     idle_timeout_s: float = 120.0  # a keep-alive connection idle this long is closed
     infer_timeout_s: float = 30.0  # longest a request waits for its batch to run (503)
-    max_connections: int = 32  # open connections; more are answered 503 and closed
+    max_connections: int = 4096  # open connections (idle ones cost a descriptor); past it requests get 503
     max_queue: int = 64  # requests waiting per model; more are answered 429
     instances: int = 1  # worker threads per model (Triton's instance_group count)
+    decode_workers: int = 2  # threads parsing bodies and decoding images (all models together)
 
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 2**20)
+
+    @property
+    def max_bytes_in_flight(self) -> int:
+        return int(self.max_bytes_in_flight_mb * 2**20)
 
     @classmethod
     def from_args(cls, args: Any = None) -> Limits:
@@ -119,6 +130,26 @@ class Limits:
         return cls(**values)
 
 
+class _Budget:
+    """A thread-safe count of something held (bytes, pixels) with a ceiling; ``take`` never blocks."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = int(limit)
+        self.held = 0
+        self._lock = threading.Lock()
+
+    def take(self, amount: int) -> bool:
+        with self._lock:
+            if self.held + amount > self.limit:
+                return False
+            self.held += amount
+            return True
+
+    def give(self, amount: int) -> None:
+        with self._lock:
+            self.held -= amount
+
+
 # ------------------------------------------------------------------------------ models
 
 
@@ -135,6 +166,10 @@ class Model:
     def prepare(self, request: InferRequest) -> tuple[Any, int]:
         """Validate and decode a request's inputs: (work item, its batch size). Raises ProtocolError."""
         raise NotImplementedError
+
+    def pixels(self, request: InferRequest) -> int:
+        """Pixels the request's images will take once decoded, read without decoding (413 past limits)."""
+        return 0
 
     def run_batch(self, items: Sequence[Any]) -> list[list[tuple[TensorSpec, np.ndarray]]]:
         """Run work items as one batch: each item's outputs, in ``outputs`` order."""
@@ -201,6 +236,10 @@ class CropsModel(Model):
             raise ProtocolError(f"{CROPS_INPUT}: batch of {n} crops, limit {self.max_batch_size}")
         return t.data, n
 
+    def pixels(self, request: InferRequest) -> int:
+        tensor = next(iter(request.inputs.values()))
+        return int(tensor.shape[0] if tensor.shape else 0) * self.size * self.size
+
     def run_batch(self, items: Sequence[Any]) -> list[list[tuple[TensorSpec, np.ndarray]]]:
         sizes = [len(x) for x in items]
         crops = [x for x in items if len(x)]
@@ -247,9 +286,10 @@ class CropsJpegModel(CropsModel):
         return (np.stack(crops) if crops else np.zeros((0, s, s, 3), np.uint8)), n
 
 
-def _decode(data: bytes, where: str, max_pixels: int) -> np.ndarray:
-    """A JPEG or PNG (only: their headers give the size before decoding) as BGR, within ``max_pixels``."""
-    from core.imageio import decode_image, header_size
+def _header_size(data: bytes, where: str, max_pixels: int) -> tuple[int, int]:
+    """(width, height) of a JPEG or PNG from its header (only those: theirs give the size before
+    decoding); 400 for anything else, 413 past ``max_pixels``."""
+    from core.imageio import header_size
 
     size = header_size(data) if data[:2] == b"\xff\xd8" or data[:4] == b"\x89PNG" else None
     if size is None:
@@ -258,6 +298,14 @@ def _decode(data: bytes, where: str, max_pixels: int) -> np.ndarray:
         raise ProtocolError(
             f"{where}: image too large ({size[0]}x{size[1]} px, limit {max_pixels / 1e6:.1f} MP)", 413
         )
+    return int(size[0]), int(size[1])
+
+
+def _decode(data: bytes, where: str, max_pixels: int) -> np.ndarray:
+    """A JPEG or PNG as BGR, within ``max_pixels`` (checked from the header first)."""
+    from core.imageio import decode_image
+
+    _header_size(data, where, max_pixels)
     try:
         return decode_image(data, where, max_pixels=max_pixels)
     except ImageError as err:
@@ -270,6 +318,7 @@ class FrameModel(Model):
     def __init__(self, detector: Any, recognizer: Any, limits: Limits) -> None:
         self.detector, self.recognizer = detector, recognizer
         self.max_pixels = limits.max_pixels
+        self.max_request_pixels = limits.max_request_pixels
         d = int(recognizer.dim)
         self.name = frame_model_name(recognizer.model)
         self.max_batch_size = limits.max_frames
@@ -298,8 +347,24 @@ class FrameModel(Model):
         n = t.shape[0]
         if n > self.max_batch_size:
             raise ProtocolError(f"{FRAME_INPUT}: batch of {n} images, limit {self.max_batch_size}")
+        self.pixels(request)
         images = [_decode(data, f"{FRAME_INPUT}[{i}]", self.max_pixels) for i, data in enumerate(t.data)]
         return images, n
+
+    def pixels(self, request: InferRequest) -> int:
+        """Decoded pixels of the request's images, from their headers; 413 past the per-image or
+        per-request limit (checked before any image is decoded)."""
+        total = 0
+        for i, data in enumerate(request.inputs[FRAME_INPUT].data):
+            w, h = _header_size(data, f"{FRAME_INPUT}[{i}]", self.max_pixels)
+            total += w * h
+            if total > self.max_request_pixels:
+                raise ProtocolError(
+                    f"{FRAME_INPUT}: images of this request hold over {self.max_request_pixels / 1e6:.1f} MP "
+                    f"(the per-request limit); send fewer or smaller frames",
+                    413,
+                )
+        return total
 
     def run_batch(self, items: Sequence[Any]) -> list[list[tuple[TensorSpec, np.ndarray]]]:
         rec = self.recognizer
@@ -435,401 +500,333 @@ class Batcher:
                 job.future.set_result(result)
 
 
-# ------------------------------------------------------------------------------ HTTP
+# ------------------------------------------------------------------------------ HTTP (ASGI on uvicorn)
 
 
-class EndpointServer(ThreadingHTTPServer):
-    """The HTTP(S) server: routes in :class:`_Handler`, models behind :class:`Batcher` s."""
+class _Refused(Exception):
+    """An answer other than 200 for the current request; ``close`` when its body was not read."""
 
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 64
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, close: bool = False):
+        super().__init__(message)
+        self.status, self.headers, self.close = status, headers or {}, close
+
+
+class _Gone(Exception):
+    """The client closed the connection mid-request: nobody to answer."""
+
+
+class EndpointApp:
+    """The v2 routes as an ASGI app: authentication, budgets, decoding pool, batchers."""
 
     def __init__(
-        self,
-        address: tuple[str, int],
-        models: Sequence[Model],
-        token: str | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        limits: Limits | None = None,
+        self, models: Sequence[Model], token: str | None = None, limits: Limits | None = None
     ) -> None:
         self.limits = limits or Limits()
         self.models = {m.name: m for m in models}
         self.token = token.encode("utf-8") if token else None
-        self.ssl_context = ssl_context
         self.batchers = {m.name: Batcher(m, self.limits.max_queue, self.limits.instances) for m in models}
-        self._slots = threading.BoundedSemaphore(self.limits.max_connections)
+        self.decoder = ThreadPoolExecutor(self.limits.decode_workers, thread_name_prefix="decode")
+        self.decoding = 0  # requests in (or waiting for) the decode pool; touched on the event loop only
+        self.body_budget = _Budget(self.limits.max_bytes_in_flight)
+        self.pixel_budget = _Budget(self.limits.max_pixels_in_flight)
         self.ready = True
-        super().__init__(address, _Handler)
 
-    @property
-    def url(self) -> str:
-        host, port = str(self.server_address[0]), int(self.server_address[1])
-        host = f"[{host}]" if ":" in host else host
-        return f"{'https' if self.ssl_context else 'http'}://{host}:{port}"
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            # over the connection cap: answer without reading (plain HTTP only) and close
-            try:
-                if self.ssl_context is None:
-                    body = error_body(
-                        f"too many open connections ({self.limits.max_connections}); retry later"
-                    )
-                    request.settimeout(1.0)
-                    request.sendall(
-                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                        b"Retry-After: 1\r\nConnection: close\r\nContent-Length: "
-                        + str(len(body)).encode()
-                        + b"\r\n\r\n"
-                        + body
-                    )
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.ssl_context is None:
-            self.RequestHandlerClass(request, client_address, self)  # type: ignore[arg-type]
-            return
-        # the handshake runs here, in the connection's own thread, bounded by the read timeout
-        request.settimeout(self.limits.read_timeout_s)
-        try:
-            tls = self.ssl_context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as err:
-            log.debug("TLS handshake with %s failed: %s", client_address, err)
-            return
-        try:
-            self.RequestHandlerClass(tls, client_address, self)  # type: ignore[arg-type]
-        finally:
-            try:
-                tls.close()
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.warning("connection from %s ended with an error", client_address, exc_info=True)
-
-    def server_close(self) -> None:
+    def close(self) -> None:
         self.ready = False
-        super().server_close()
         for b in self.batchers.values():
             b.close()
+        self.decoder.shutdown(wait=False, cancel_futures=True)
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "FaceGate/" + SERVER_VERSION
-    disable_nagle_algorithm = True  # small header + body writes must not wait for the client's delayed ACK
-    server: EndpointServer
-
-    # ---------------------------------------------------------------- plumbing
-    def setup(self) -> None:
-        # per connection, from the server's limits (the base class reads a class attribute)
-        self.timeout = self.server.limits.idle_timeout_s  # type: ignore[misc]
-        super().setup()
-
-    def parse_request(self) -> bool:
-        # the request line has arrived: the headers now get the (shorter) read timeout, not the idle one
+    # ---------------------------------------------------------------- ASGI
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":  # nothing to set up: the models were warmed before listening
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return
+        method = scope["method"]
         try:
-            self.connection.settimeout(self.server.limits.read_timeout_s)
-        except OSError:
-            pass
-        return super().parse_request()
+            headers = _headers(scope["headers"])
+            await self._route(method, scope["path"].rstrip("/") or "/", headers, receive, send)
+        except _Refused as r:
+            await _reply(send, method, r.status, error_body(str(r)), headers=r.headers, close=r.close)
+        except _Gone:
+            return
+        except Exception as err:  # noqa: BLE001 - never let a request take the server down
+            log.exception("%s %s failed", method, scope.get("path"))
+            await _reply(send, method, 500, error_body(f"internal error ({type(err).__name__})"), close=True)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        log.debug("%s - %s", self.address_string(), format % args)
+    async def _route(self, method: str, path: str, headers: dict[str, str], receive: Any, send: Any) -> None:
+        if method not in ("GET", "HEAD", "POST"):
+            raise _Refused(405, f"{method} is not supported here", {"Allow": "GET, HEAD, POST"}, close=True)
+        if method != "POST" and path in ("/v2/health/live", "/v2/health/ready"):
+            if path.endswith("ready") and not self.ready:
+                raise _Refused(503, "not ready")
+            await _reply(send, method, 200, b"")
+            return
+        m = _MODEL_ROUTE.match(path)
+        if method == "POST":
+            if m is None or m["rest"] != "/infer":
+                known = m is not None and m["rest"] in ("/ready", "/config", None)
+                raise _Refused(405 if known else 404, f"no POST route {path!r}", close=True)
+            self._authorize(headers)
+            await self._infer(self._model(m["name"], m["version"]), headers, receive, send)
+            return
+        self._authorize(headers)
+        if path == "/v2":
+            meta = {
+                "name": SERVER_NAME,
+                "version": SERVER_VERSION,
+                "extensions": ["binary_tensor_data", "model_configuration"],
+            }
+            await _reply(send, method, 200, json.dumps(meta).encode())
+            return
+        if m is None:
+            raise _Refused(404, f"no route {path!r}")
+        model = self._model(m["name"], m["version"])
+        rest = m["rest"]
+        if rest is None:
+            await _reply(send, method, 200, json.dumps(model.metadata()).encode())
+        elif rest == "/ready":
+            if not self.ready:
+                raise _Refused(503, "not ready")
+            await _reply(send, method, 200, b"")
+        elif rest == "/config":
+            await _reply(send, method, 200, json.dumps(model.config()).encode())
+        elif rest == "/infer":
+            raise _Refused(405, f"{method} is not supported on {path!r}; POST", {"Allow": "POST"})
+        else:
+            raise _Refused(404, f"no route {path!r}")
 
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """The base class's own errors (bad request line, unknown method, huge headers) as JSON."""
-        self.close_connection = True
-        self._reply(code, error_body(message or self.responses.get(code, ("error",))[0]))
-
-    def _reply(
-        self,
-        code: int,
-        body: bytes,
-        content_type: str = "application/json",
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        try:
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-        except OSError as err:  # the client went away
-            log.debug("reply to %s failed: %s", self.address_string(), err)
-            self.close_connection = True
-
-    def _error(self, code: int, message: str, headers: dict[str, str] | None = None) -> None:
-        self._reply(code, error_body(message), headers=headers)
-
-    def _authorized(self) -> bool:
-        token = self.server.token
-        if token is None:
-            return True
-        auth = self.headers.get("Authorization", "")
-        scheme, _, given = auth.partition(" ")
+    def _authorize(self, headers: dict[str, str]) -> None:
+        if self.token is None:
+            return
+        scheme, _, given = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
-            self._drain_small_body()
-            self._error(
+            raise _Refused(
                 401,
                 "missing bearer token (send 'Authorization: Bearer <token>')",
                 {"WWW-Authenticate": 'Bearer realm="facegate"'},
+                close=True,
             )
-            return False
-        if not hmac.compare_digest(given.strip().encode("utf-8"), token):
-            self._drain_small_body()
-            self._error(
+        if not hmac.compare_digest(given.strip().encode("utf-8"), self.token):
+            raise _Refused(
                 401,
                 "invalid bearer token",
                 {"WWW-Authenticate": 'Bearer realm="facegate", error="invalid_token"'},
+                close=True,
             )
-            return False
-        return True
 
-    def _drain_small_body(self) -> None:
-        """Read and drop a refused request's body (when small) so keep-alive stays usable; else close."""
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if 0 <= length <= min(self.server.limits.max_body_bytes, 1 << 20):
-            try:
-                self.connection.settimeout(self.server.limits.read_timeout_s)
-                self.rfile.read(length)
-                return
-            except OSError:
-                pass
-        self.close_connection = True
-
-    def _read_body(self) -> bytes | None:
-        """The request body within the size and time limits, or None after an error reply."""
-        limits = self.server.limits
-        if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            self._error(411, "chunked transfer encoding is not supported; send Content-Length")
-            return None
-        if self.headers.get("Content-Encoding", "identity").lower() != "identity":
-            self.close_connection = True
-            self._error(
-                415,
-                f"Content-Encoding {self.headers['Content-Encoding']!r} is not supported; "
-                "send the body uncompressed",
-            )
-            return None
-        raw = self.headers.get("Content-Length")
-        try:
-            length = int(raw) if raw is not None else -1
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            self._error(411, "a POST needs a valid Content-Length")
-            return None
-        if length > limits.max_body_bytes:
-            self.close_connection = True
-            self._error(413, f"body of {length} bytes is over the limit of {limits.max_body_bytes} bytes")
-            return None
-        deadline = time.monotonic() + limits.read_timeout_s
-        chunks, got = [], 0
-        try:
-            while got < length:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                self.connection.settimeout(left)
-                chunk = self.rfile.read1(min(length - got, 1 << 20))
-                if not chunk:
-                    self.close_connection = True
-                    return None  # the client closed mid-body: nobody to answer
-                chunks.append(chunk)
-                got += len(chunk)
-        except TimeoutError:
-            self.close_connection = True
-            self._error(
-                408, f"request body not received within {limits.read_timeout_s:g} s ({got} of {length} bytes)"
-            )
-            return None
-        except OSError:
-            self.close_connection = True
-            return None
-        finally:
-            try:
-                self.connection.settimeout(limits.idle_timeout_s)
-            except OSError:
-                pass
-        return b"".join(chunks)
-
-    # ---------------------------------------------------------------- routes
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._safely(self._get)
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self._safely(self._get)
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._safely(self._post)
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._method_not_allowed()
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self._method_not_allowed()
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        self._method_not_allowed()
-
-    def _method_not_allowed(self) -> None:
-        self.close_connection = True
-        self._error(405, f"{self.command} is not supported here", {"Allow": "GET, HEAD, POST"})
-
-    def _safely(self, route: Any) -> None:
-        try:
-            route()
-        except Exception as err:  # noqa: BLE001 - never let a request take the server down
-            log.exception("%s %s failed", self.command, self.path)
-            self.close_connection = True
-            self._error(500, f"internal error ({type(err).__name__})")
-        finally:
-            try:  # back to waiting for the next request on this keep-alive connection
-                self.connection.settimeout(self.server.limits.idle_timeout_s)
-            except OSError:
-                pass
-
-    def _path(self) -> str:
-        return self.path.split("?", 1)[0].rstrip("/") or "/"
-
-    def _model(self, name: str, version: str | None) -> Model | None:
-        model = self.server.models.get(name)
+    def _model(self, name: str, version: str | None) -> Model:
+        model = self.models.get(name)
         if model is None:
-            self._error(404, f"unknown model {name!r}; this endpoint serves {sorted(self.server.models)}")
-            return None
+            raise _Refused(
+                404, f"unknown model {name!r}; this endpoint serves {sorted(self.models)}", close=True
+            )
         if version not in (None, "", model.version):
-            self._error(404, f"model {name!r} has no version {version!r} (only {model.version})")
-            return None
+            raise _Refused(
+                404, f"model {name!r} has no version {version!r} (only {model.version})", close=True
+            )
         return model
 
-    def _get(self) -> None:
-        path = self._path()
-        if path == "/v2/health/live":
-            self._reply(200, b"")
-            return
-        if path == "/v2/health/ready":
-            if self.server.ready:
-                self._reply(200, b"")
-            else:
-                self._error(503, "not ready")
-            return
-        if not self._authorized():
-            return
-        if path == "/v2":
-            self._json(
-                200,
-                {
-                    "name": SERVER_NAME,
-                    "version": SERVER_VERSION,
-                    "extensions": ["binary_tensor_data", "model_configuration"],
-                },
+    # ---------------------------------------------------------------- inference
+    async def _infer(self, model: Model, headers: dict[str, str], receive: Any, send: Any) -> None:
+        limits = self.limits
+        if "transfer-encoding" in headers:
+            raise _Refused(411, "chunked transfer encoding is not supported; send Content-Length", close=True)
+        if headers.get("content-encoding", "identity").lower() != "identity":
+            raise _Refused(
+                415,
+                f"Content-Encoding {headers['content-encoding']!r} is not supported; send the body uncompressed",
+                close=True,
             )
-            return
-        m = _MODEL_ROUTE.match(path)
-        if m is None:
-            self._error(404, f"no route {path!r}")
-            return
-        model = self._model(m["name"], m["version"])
-        if model is None:
-            return
-        rest = m["rest"]
-        if rest is None:
-            self._json(200, model.metadata())
-        elif rest == "/ready":
-            if self.server.ready:
-                self._reply(200, b"")
-            else:
-                self._error(503, "not ready")
-        elif rest == "/config":
-            self._json(200, model.config())
-        elif rest == "/infer":
-            self._method_not_allowed()
-        else:
-            self._error(404, f"no route {path!r}")
-
-    def _json(self, code: int, obj: Any) -> None:
-        self._reply(code, json.dumps(obj).encode("utf-8"))
-
-    def _post(self) -> None:
-        path = self._path()
-        m = _MODEL_ROUTE.match(path)
-        if m is None or m["rest"] != "/infer":
-            self._drain_small_body()
-            self._error(
-                404 if m is None or m["rest"] not in ("/ready", "/config", None) else 405,
-                f"no POST route {path!r}",
-            )
-            return
-        if not self._authorized():
-            return
-        body = self._read_body()
-        if body is None:
-            return
-        model = self._model(m["name"], m["version"])
-        if model is None:
-            return
-        t0 = time.perf_counter()
+        raw = headers.get(HEADER_LENGTH.lower())
         try:
-            raw = self.headers.get(HEADER_LENGTH)
-            try:
-                header_length = int(raw) if raw is not None else None
-            except ValueError:
-                raise ProtocolError(f"{HEADER_LENGTH} must be an integer, not {raw!r}") from None
-            request = decode_request(
-                body, header_length, model.inputs, model.max_elements, model.max_batch_size
+            header_length = int(raw) if raw is not None else None
+        except ValueError:
+            raise _Refused(400, f"{HEADER_LENGTH} must be an integer, not {raw[:40]!r}", close=True) from None
+        length = int(headers.get("content-length", "-1"))  # h11 checked it is one valid number
+        if length < 0:
+            raise _Refused(411, "a POST needs a Content-Length", close=True)
+        if length > limits.max_body_bytes:
+            raise _Refused(
+                413, f"body of {length} bytes is over the limit of {limits.max_body_bytes} bytes", close=True
             )
-            item, size = model.prepare(request)
-            limits = self.server.limits
-            wait_s = min(limits.infer_timeout_s, request.timeout_s or limits.infer_timeout_s)
-            future = self.server.batchers[model.name].submit(item, size, time.monotonic() + wait_s)
+        busy = {"Retry-After": "1"}
+        if not self.body_budget.take(length):
+            raise _Refused(429, "server busy receiving other requests; retry later", busy, close=True)
+        try:
+            body = await _read_body(receive, length, limits.read_timeout_s)
+            if self.decoding >= 16 * limits.decode_workers:
+                raise _Refused(429, "server busy decoding other requests; retry later", busy)
+            t0 = time.perf_counter()
+            self.decoding += 1
             try:
-                outputs = future.result(timeout=limits.infer_timeout_s)
-            except FutureTimeout:
-                future.cancel()
-                raise ProtocolError(
-                    f"{model.name}: no result within {limits.infer_timeout_s:g} s (server busy)", 503
-                ) from None
-            compute_ms = (time.perf_counter() - t0) * 1e3
+                request, item, size, pixels = await asyncio.get_running_loop().run_in_executor(
+                    self.decoder, self._decode, model, body, header_length
+                )
+            finally:
+                self.decoding -= 1
+            del body
+        except ProtocolError as err:
+            raise _Refused(err.status, str(err), busy if err.status in (429, 503) else None) from None
+        finally:
+            self.body_budget.give(length)
+        wait_s = min(limits.infer_timeout_s, request.timeout_s or limits.infer_timeout_s)
+        try:
+            future = self.batchers[model.name].submit(item, size, time.monotonic() + wait_s)
+        except ProtocolError as err:
+            self.pixel_budget.give(pixels)
+            raise _Refused(err.status, str(err), busy) from None
+        del item
+        # the pixels stay reserved until the worker is done with them (or drops the job), even when
+        # this request stops waiting first
+        future.add_done_callback(lambda _: self.pixel_budget.give(pixels))
+        try:
+            outputs = await asyncio.wait_for(asyncio.wrap_future(future), limits.infer_timeout_s)
+        except asyncio.TimeoutError:
+            raise _Refused(
+                503, f"{model.name}: no result within {limits.infer_timeout_s:g} s (server busy)", busy
+            ) from None
+        except ProtocolError as err:
+            raise _Refused(err.status, str(err), busy if err.status in (429, 503) else None) from None
+        params: dict[str, Any] = {"facegate_server_ms": round((time.perf_counter() - t0) * 1e3, 3)}
+        try:
             body_out, json_size = encode_response(
-                model.name, model.version, request, outputs, {"facegate_server_ms": round(compute_ms, 3)}
+                model.name, model.version, request, outputs, params, key=self.token
             )
         except ProtocolError as err:
-            headers = {"Retry-After": "1"} if err.status in (429, 503) else None
-            self._error(err.status, str(err), headers)
-            return
-        headers = {HEADER_LENGTH: str(json_size)} if json_size is not None else None
-        self._reply(
-            200,
-            body_out,
-            "application/octet-stream" if json_size is not None else "application/json",
-            headers,
-        )
+            raise _Refused(err.status, str(err)) from None
+        extra = {HEADER_LENGTH: str(json_size)} if json_size is not None else None
+        kind = "application/octet-stream" if json_size is not None else "application/json"
+        await _reply(send, "POST", 200, body_out, kind, extra)
+
+    def _decode(
+        self, model: Model, body: bytes, header_length: int | None
+    ) -> tuple[InferRequest, Any, int, int]:
+        """In the decode pool: parse, validate, reserve the pixels, decode. (request, item, size, pixels)."""
+        request = decode_request(body, header_length, model.inputs, model.max_elements, model.max_batch_size)
+        nonce = request.parameters.get(NONCE_PARAMETER)
+        if nonce is not None and (not isinstance(nonce, str) or not 8 <= len(nonce) <= 256):
+            raise ProtocolError(f"parameter {NONCE_PARAMETER!r} must be a string of 8-256 characters")
+        pixels = model.pixels(request)
+        if not self.pixel_budget.take(pixels):
+            raise ProtocolError("server busy with other large requests; retry later", 429)
+        try:
+            item, size = model.prepare(request)
+        except BaseException:
+            self.pixel_budget.give(pixels)
+            raise
+        for t in request.inputs.values():  # the decoded item holds what the model needs; drop the raw data
+            t.data = None
+        return request, item, size, pixels
+
+
+def _headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Lower-case name -> value; a header that matters given twice with different values is a 400."""
+    out: dict[str, str] = {}
+    for name_b, value_b in raw:
+        name, value = name_b.decode("latin-1").lower(), value_b.decode("latin-1").strip()
+        if name in out and out[name] != value and name in _SINGLE_HEADERS:
+            raise _Refused(400, f"conflicting {name} headers", close=True)
+        out.setdefault(name, value)
+    return out
+
+
+_SINGLE_HEADERS = {
+    "content-length",
+    "authorization",
+    HEADER_LENGTH.lower(),
+    "content-encoding",
+    "transfer-encoding",
+    "host",
+}
+
+
+async def _read_body(receive: Any, length: int, timeout_s: float) -> bytes:
+    """The request body (``length`` bytes, h11 enforces the framing) within ``timeout_s`` (408)."""
+    chunks: list[bytes] = []
+    got = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.0))
+        except asyncio.TimeoutError:
+            raise _Refused(
+                408, f"request body not received within {timeout_s:g} s ({got} of {length} bytes)", close=True
+            ) from None
+        if message["type"] == "http.disconnect":
+            raise _Gone
+        chunk = message.get("body", b"")
+        if chunk:
+            chunks.append(chunk)
+            got += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _reply(
+    send: Any,
+    method: str,
+    status: int,
+    body: bytes,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+    close: bool = False,
+) -> None:
+    out = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"server", f"FaceGate/{SERVER_VERSION}".encode()),
+    ]
+    out += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    if close:  # the body was not read: the connection cannot carry another request
+        out.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
+def _h11_protocol(head_timeout_s: float) -> type:
+    """uvicorn's h11 protocol, plus a deadline for each request head (uvicorn has none before the first
+    request, and a trickle of bytes keeps resetting its keep-alive timer): a connection that has not
+    delivered a whole request head within ``head_timeout_s`` of opening, or of its previous answer, is
+    closed. Idle sockets then cost nothing but a descriptor for a few seconds."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class _HeadDeadlineH11(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def _arm_head_deadline(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            self._head_timer = self.loop.call_later(head_timeout_s, self._head_deadline)
+
+        def _head_deadline(self) -> None:
+            self._head_timer = None
+            cycle = self.cycle
+            if cycle is None or cycle.response_complete:  # still waiting for a head: give up on it
+                if not self.transport.is_closing():
+                    self.transport.close()
+
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_head_deadline()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm_head_deadline()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            super().connection_lost(exc)
+
+    return _HeadDeadlineH11
 
 
 # ------------------------------------------------------------------------------ serve
@@ -855,51 +852,155 @@ def build_models(detector: Any, recognizer: Any, limits: Limits) -> list[Model]:
     ]
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``port`` 0: a free one); FaceGateError when it cannot."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP (else every
+    # answer written as header + body waits ~40 ms for the client's delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as err:
+        sock.close()
+        raise FaceGateError(f"serve: cannot listen on {host}:{port} ({err.strerror or err})") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    """Let the process hold ``wanted`` descriptors where the hard limit allows (each connection is one)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ImportError, ValueError, OSError) as err:  # not on this platform, or not allowed
+        log.debug("cannot raise the descriptor limit: %s", err)
+
+
+def run_app(
+    app: EndpointApp,
+    sock: socket.socket,
+    ssl_context: ssl.SSLContext | None,
+    on_ready: Any = None,
+    log_level: str = "error",
+) -> None:
+    """Serve ``app`` on ``sock`` with uvicorn until SIGINT/SIGTERM (or ``should_exit``); ``on_ready()``
+    runs once it accepts connections."""
+    import uvicorn
+
+    limits = app.limits
+    config = uvicorn.Config(
+        app,
+        http=_h11_protocol(limits.read_timeout_s),
+        loop="asyncio",
+        lifespan="off",
+        access_log=False,
+        log_level=log_level,
+        server_header=False,
+        timeout_keep_alive=max(1, int(limits.idle_timeout_s)),
+        limit_concurrency=limits.max_connections,
+        timeout_graceful_shutdown=5,
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+    config.load()
+    config.ssl = ssl_context  # ours: loaded (and checked) before the models were warmed
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn re-raises the signal after shutting down; we return normally (exit code 0)
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if not self.should_exit and on_ready is not None:
+                on_ready()
+
+    server = _Server(config)
+    app.server = server  # type: ignore[attr-defined] - lets an embedding caller stop it
+    server.run(sockets=[sock])
+
+
+def serve_token(args: Any) -> str | None:
+    """The token ``serve`` requires, from ``--token-file`` or ``--token`` (stripped); FaceGateError when
+    one was given but is empty (a missing secret never means "no authentication")."""
+    if getattr(args, "token_file", None):
+        token = read_token(args.token_file)
+        if token is None:
+            raise FaceGateError(f"serve: token file {args.token_file} is empty; put the shared secret in it")
+        return token
+    given = getattr(args, "token", None)
+    if given is not None:
+        if not given.strip():
+            raise FaceGateError("serve: --token is empty; give the shared secret (or use --token-file)")
+        return given.strip()
+    return None
+
+
 def serve(ctx: Any, args: Any) -> int:
     """``main.py serve``: build and warm the backends, then serve until SIGINT/SIGTERM. Returns the exit code.
 
     Prints one line ``serving <models> on <url> ...`` once ready (``--port 0`` picks a free port and
     the line tells which).
     """
-    from core.run import _token
-
-    token = _token(args)
+    token = serve_token(args)
     host, port = getattr(args, "host", "127.0.0.1") or "127.0.0.1", int(getattr(args, "port", 8000))
     cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
     if bool(cert) != bool(key):
         raise FaceGateError("serve: TLS needs both --tls-cert and --tls-key")
     ssl_ctx = tls_context(cert, key) if cert and key else None
     limits = Limits.from_args(args)
-    if not token and host not in ("127.0.0.1", "localhost", "::1"):
+    if token is None and not is_loopback(host):
+        if not getattr(args, "insecure_no_token", False):
+            raise FaceGateError(
+                f"serve: refusing to serve on {host} without a token: give --token-file (or --token), "
+                "or --insecure-no-token to let anyone who reaches it use it"
+            )
         log.warning("serving on %s without a token: anyone who reaches it can use it", host)
-        print(f"warning: no --token: anyone who can reach {host} can use this endpoint", file=sys.stderr)
-    detector, recognizer = ctx.detector, ctx.recognizer
+        print(
+            f"WARNING: --insecure-no-token: anyone who can reach {host} can use this endpoint, and clients "
+            "cannot authenticate its answers",
+            file=sys.stderr,
+            flush=True,
+        )
+    # the local pipeline's own detector settings (video), so local, cloud and hybrid find the same faces
+    detector, recognizer = ctx.video_detector, ctx.recognizer
     detector.warmup()
     recognizer.warmup()
-    try:
-        server = EndpointServer(
-            (host, port), build_models(detector, recognizer, limits), token, ssl_ctx, limits
+    _raise_fd_limit(limits.max_connections + 256)
+    sock = listen(host, port)
+    app = EndpointApp(build_models(detector, recognizer, limits), token, limits)
+    bound = sock.getsockname()
+    shown = f"[{bound[0]}]" if ":" in str(bound[0]) else str(bound[0])
+    url = f"{'https' if ssl_ctx else 'http'}://{shown}:{bound[1]}"
+
+    def ready() -> None:
+        print(
+            f"serving {', '.join(app.models)} ({detector.key} + {recognizer.key}) on {url}"
+            f"{' with token' if token else ' without a token'}; Ctrl-C stops",
+            flush=True,
         )
-    except OSError as err:
-        raise FaceGateError(f"serve: cannot listen on {host}:{port} ({err.strerror or err})") from None
 
-    def _stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, _stop)
-    print(
-        f"serving {', '.join(server.models)} ({detector.key} + {recognizer.key}) on {server.url}"
-        f"{' with token' if token else ' without a token'}; Ctrl-C stops",
-        flush=True,
-    )
+    verbose = logging.getLogger().isEnabledFor(logging.INFO)
     try:
-        server.serve_forever(poll_interval=0.25)
-    except KeyboardInterrupt:
-        pass
+        run_app(app, sock, ssl_ctx, ready, log_level="info" if verbose else "error")
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        server.server_close()
-    served = sum(b.items for b in server.batchers.values())
-    batches = sum(b.batches for b in server.batchers.values())
+        app.close()
+        sock.close()
+    served = sum(b.items for b in app.batchers.values())
+    batches = sum(b.batches for b in app.batchers.values())
     print(f"stopped: {served} items in {batches} batches", flush=True)
     return 0
