@@ -156,16 +156,23 @@ def stranger_faces(detector: Any, image: np.ndarray) -> list[Any]:
     ]
 
 
-def _cache_file(model: str) -> Path:
+def _cache_file(model: str, detector: Any) -> Path:
+    """One file per recognizer model and detector setting: the detector's boxes and landmarks move
+    impostor distances by up to ~0.03 (MTCNN's smallest face 20 vs 40 px), as much as a margin."""
     d = cache_dir() / "calibration"
     d.mkdir(parents=True, exist_ok=True)
-    return d / f"impostors-{model}.npz"
+    det = str(getattr(detector, "key", "") or type(detector).__name__).replace(":", "-")
+    min_face = getattr(detector, "min_face_size", None)
+    if min_face is not None:
+        det += f"-{min_face:g}px"
+    return d / f"impostors-{model}-{det}.npz"
 
 
 def impostor_embeddings(
-    detector: Any, recognizer: Any, photos: Sequence[StrangerPhoto] = STRANGER_PHOTOS
+    detector: Any, recognizer: Any, photos: Sequence[StrangerPhoto] = STRANGER_PHOTOS, cache: bool = True
 ) -> np.ndarray:
-    """(N, D) unit embeddings of every impostor face for ``recognizer.model``, cached per model.
+    """(N, D) unit embeddings of every impostor face for ``recognizer.model``, cached per model (and
+    detector setting).
 
     The cache is reused while it was made from the same impostor set; the runtime (onnxruntime,
     tflite, ...) of one model changes distances by ~1e-3, far below what a threshold resolves.
@@ -173,8 +180,8 @@ def impostor_embeddings(
     from core.imageio import load_image
 
     set_id = impostor_set_id(photos)
-    path = _cache_file(recognizer.model)
-    if path.exists():
+    path = _cache_file(recognizer.model, detector)
+    if cache and path.exists():
         try:
             with np.load(path) as z:
                 if str(z["set_id"]) == set_id and z["embeddings"].shape[1:] == (recognizer.dim,):
@@ -188,6 +195,8 @@ def impostor_embeddings(
         if faces:
             embs.append(np.asarray(recognizer.embed(image, faces), np.float32))
     mat = np.concatenate(embs) if embs else np.zeros((0, recognizer.dim), np.float32)
+    if not cache:
+        return mat
     tmp = path.with_name(path.stem + ".part.npz")
     np.savez(tmp, embeddings=mat, set_id=np.array(set_id))
     tmp.replace(path)
