@@ -154,7 +154,22 @@ class Context:
     @property
     def threshold(self) -> float:
         thr = getattr(self.args, "threshold", None)
-        return float(thr) if thr is not None else float(self.recognizer.default_threshold)
+        if thr is not None:
+            return float(thr)
+        calibrated = self.calibrated_threshold()
+        return calibrated if calibrated is not None else float(self.recognizer.default_threshold)
+
+    def calibrated_threshold(self) -> float | None:
+        """The threshold ``main.py calibrate`` stored in the database for this recognizer model, if any."""
+        if not hasattr(self, "_calibrated"):
+            cal = None
+            if self.db_path.exists():
+                try:
+                    cal = self.store.calibration(self.recognizer.model)
+                except FaceGateError as err:  # verify needs no database: fall back to the model default
+                    log.warning("no calibrated threshold: %s", err)
+            self._calibrated = float(cal["threshold"]) if cal else None
+        return self._calibrated
 
     @property
     def store(self) -> Any:
@@ -542,6 +557,79 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     return run_headless(ctx, args)
 
 
+def cmd_calibrate(ctx: Context, args: argparse.Namespace) -> int:
+    """Measure FAR/FRR on the enrolled people + the impostor set; store the threshold for a target FAR."""
+    from core import calibration as cal
+
+    target = args.target_far
+    if not 0.0 <= target < 1.0:
+        _err(f"--target-far must be in [0, 1), got {target:g}")
+        return 2
+    rec = ctx.recognizer
+    if not ctx.db_path.exists():
+        _err(
+            f"nobody is enrolled for {rec.model}: {ctx.db_path} does not exist (main.py enroll NAME PHOTOS...)"
+        )
+        return 1
+    from enroll.service import compute_missing_embeddings
+
+    store = ctx.store
+    compute_missing_embeddings(store, rec)  # people enrolled under another recognizer, from their crops
+    names, emb = store.embeddings(rec.model)
+    if not names:
+        _err(f"nobody is enrolled for {rec.model} in {ctx.db_path}: enroll people first (main.py enroll)")
+        return 1
+    strangers = cal.impostor_embeddings(ctx.detector, rec)
+    try:
+        result = cal.calibrate(rec.model, names, emb, strangers, target, cal.impostor_set_id())
+    except cal.NoGenuinePairs as err:
+        _err(f"{err} (in {ctx.db_path})")
+        return 1
+    store.save_calibration(
+        rec.model,
+        target,
+        result.threshold,
+        result.far,
+        result.frr,
+        result.genuine,
+        result.impostor,
+        result.curve,
+        result.impostor_set,
+    )
+    default = float(rec.default_threshold)
+    rows = sorted({*(round(0.9 + 0.05 * i, 2) for i in range(8)), result.threshold, default})
+    if args.json:
+        out = {k: v for k, v in vars(result).items()}
+        out["default_threshold"] = default
+        out["table"] = [{"threshold": t, "far": f, "frr": r} for t, f, r in result.table(rows)]
+        _out(json.dumps(out))
+        return 0
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.3f}%"
+
+    _out(
+        f"{rec.model}: {result.people} people, {result.samples} samples; "
+        f"{result.strangers} stranger faces ({result.impostor_set})"
+    )
+    _out(f"genuine pairs {result.genuine}, impostor pairs {result.impostor}")
+    if target * result.impostor < 1:
+        _out(
+            f"note: {result.impostor} impostor pairs cannot resolve a FAR of {pct(target)}: "
+            "the threshold sits below every measured impostor distance"
+        )
+    _out(f"{'threshold':>9}  {'FAR':>8}  {'FRR':>8}")
+    for t, far, frr in result.table(rows):
+        mark = "  <- chosen" if t == result.threshold else ("  (model default)" if t == default else "")
+        _out(f"{t:>9.3f}  {pct(far):>8}  {pct(frr):>8}{mark}")
+    _out(
+        f"threshold {result.threshold:.3f} for target FAR {pct(target)}: measured FAR {pct(result.far)} "
+        f"(1 pair = {pct(1 / result.impostor)}), FRR {pct(result.frr)}; stored in {ctx.db_path}: "
+        f"identify, verify, enroll and run use it for {rec.model} unless --threshold is given"
+    )
+    return 0
+
+
 # ------------------------------------------------------------------------------ parser
 
 
@@ -719,6 +807,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-baselines", action="store_true", help="skip the TF/TF and face_recognition baselines"
     )
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "calibrate", parents=[common], help="measure FAR/FRR and store the threshold for a target FAR"
+    )
+    p.add_argument(
+        "--target-far",
+        type=float,
+        default=0.001,
+        help="largest share of impostor pairs to accept (default 0.001 = 0.1%%)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
     return parser
 
 

@@ -113,10 +113,11 @@ def test_reference_identifies_people(model, reference, labels):
     ds, dn = d[iu][same], d[iu][~same]
     assert ds.mean() + 0.4 < dn.mean(), (ds.mean(), dn.mean())
     # the default threshold is an access-control one: (almost) no different-person pair accepted,
-    # at the price of rejecting some same-person pairs (measured FRR 8% / 19% on these photos)
+    # at the price of rejecting some same-person pairs (measured FRR ~17% / ~31% on these photos at
+    # the calibrated 1.00, see benchmarks/calibrate_defaults.py)
     thr = rec.default_threshold
     far, frr = np.mean(dn <= thr), np.mean(ds > thr)
-    assert far <= 0.001 and frr <= 0.25, f"{model}: FAR {far:.2%} FRR {frr:.1%} at threshold {thr}"
+    assert far <= 0.001 and frr <= 0.35, f"{model}: FAR {far:.2%} FRR {frr:.1%} at threshold {thr}"
     # every person's own centroid is the nearest centroid for each of their photos
     people = sorted(set(names))
     cents = np.stack([emb[names == p].mean(0) for p in people])
