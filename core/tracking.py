@@ -295,7 +295,7 @@ class Tracker:
         recheck_size: relative change of the box side (e.g. 0.25 = 25%) that asks for recognition.
         min_patch_similarity: the face's grey patch correlating less than this with the patch at its last
             recognition (another face, a fade, a turn) asks for recognition.
-        min_clear_px: the smaller box side a face needs for its results to count.
+        min_clear_px: the geometric-mean box side (sqrt of w x h) a face needs for its results to count.
         min_clear_score: the detector confidence a face needs for its results to count.
         split_distance: L2 from a track's mean embedding beyond which a result is another person's face
             (a new track). None: the recognizer's threshold of each result.
@@ -491,7 +491,8 @@ class Tracker:
 
     def _is_clear(self, face: Face, shape: tuple[int, int] | None) -> bool:
         x1, y1, x2, y2 = (float(v) for v in face.box[:4])
-        if min(x2 - x1, y2 - y1) < self.min_clear_px or float(face.score) < self.min_clear_score:
+        side = max(x2 - x1, 0.0) * max(y2 - y1, 0.0)  # MTCNN boxes are narrow: the geometric side
+        if side < self.min_clear_px**2 or float(face.score) < self.min_clear_score:
             return False
         if shape is not None:
             h, w = shape
