@@ -579,8 +579,20 @@ class Store:
                                       thumbnail, frame, observations, reason, camera, kind, previous)
                    VALUES (?, ?, ?, ?, (SELECT id FROM identities WHERE name = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
-                    session_id, timestamp, track, identity, identity, distance, decision, thumbnail,
-                    frame, observations, reason, camera, kind, previous,
+                    session_id,
+                    timestamp,
+                    track,
+                    identity,
+                    identity,
+                    distance,
+                    decision,
+                    thumbnail,
+                    frame,
+                    observations,
+                    reason,
+                    camera,
+                    kind,
+                    previous,
                 ],
             )
             if session_id is not None:
@@ -588,7 +600,9 @@ class Store:
         return int(cur.lastrowid)
 
     # ------------------------------------------------------------------ operator corrections
-    def add_correction(self, event_id: int, identity: str | None, note: str = "", user: str | None = None) -> int:
+    def add_correction(
+        self, event_id: int, identity: str | None, note: str = "", user: str | None = None
+    ) -> int:
         """Record that event ``event_id`` was really ``identity`` (None: not anyone enrolled).
 
         ``user`` defaults to the OS user. The event row itself is never edited."""
@@ -628,7 +642,18 @@ class Store:
             cur = self.db.execute(
                 """INSERT INTO calibrations(model, created, target_far, threshold, far, frr, genuine, impostor,
                                             impostor_set, curve) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [model, _now(), target_far, threshold, far, frr, genuine, impostor, impostor_set, json.dumps(list(curve))],
+                [
+                    model,
+                    _now(),
+                    target_far,
+                    threshold,
+                    far,
+                    frr,
+                    genuine,
+                    impostor,
+                    impostor_set,
+                    json.dumps(list(curve)),
+                ],
             )
         return int(cur.lastrowid)
 

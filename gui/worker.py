@@ -660,7 +660,12 @@ class InferenceWorker(TaskThread):
             return {"path": path, "ok": False, "reason": str(err), "quality": 0.0}
         except Exception as err:  # noqa: BLE001 - one bad photo is one line; the others go on
             log.exception("enrolling %s failed", path)
-            return {"path": path, "ok": False, "reason": f"{path}: {type(err).__name__}: {err}", "quality": 0.0}
+            return {
+                "path": path,
+                "ok": False,
+                "reason": f"{path}: {type(err).__name__}: {err}",
+                "quality": 0.0,
+            }
         crop = e.job.samples[-1].crop_jpeg if len(e.job.samples) > n else None
         self.enrollStatus.emit(self._status(check.ok, check.reason, crop))
         return {"path": path, "ok": check.ok, "reason": check.reason, "quality": check.quality}
