@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from core.geometry import box_iou
 from core.types import Face
 from enroll.quality import MIN_FACE_PX, SampleCheck, check_sample
 
@@ -234,15 +235,6 @@ class Enrollment:
             crops=[s.crop_jpeg for s in self.samples],
             crop_faces=[s.crop_face for s in self.samples],
         )
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two [x1, y1, x2, y2] boxes."""
-    ix = max(0.0, min(float(a[2]), float(b[2])) - max(float(a[0]), float(b[0])))
-    iy = max(0.0, min(float(a[3]), float(b[3])) - max(float(a[1]), float(b[1])))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def yaw_proxy(face: Face) -> float | None:

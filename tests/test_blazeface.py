@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from core.errors import BackendUnavailable
+from core.geometry import box_iou
 from core.photos import face_recognition_images, people
 
 RUNTIMES = ["tflite", "onnxruntime", "tensorrt"]
@@ -36,14 +37,6 @@ def photo(name: str) -> np.ndarray:
     img = cv2.imread(str(face_recognition_images() / name))
     assert img is not None, name
     return img
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union)
 
 
 # ------------------------------------------------------------------------------------ pure numpy
@@ -138,7 +131,7 @@ def test_onnxruntime_agrees_with_tflite():
         a, b = tfl.detect(img), ort.detect(img)
         assert len(a) == len(b)
         for fa, fb in zip(a, b, strict=True):
-            assert iou(fa.box, fb.box) >= 0.9
+            assert box_iou(fa.box, fb.box) >= 0.9
             assert abs(fa.score - fb.score) < 1e-3
             assert np.abs(fa.landmarks - fb.landmarks).max() < 0.01 * fa.width
 
@@ -158,12 +151,12 @@ def test_non_square_images_map_back_to_the_face():
     ref = det.detect(img)[0].box
     sq = img[50:960, 0:910]  # square crop, offset (0, 50)
     on_sq = det.detect(sq)[0].box + np.array([0, 50, 0, 50], np.float32)
-    assert iou(ref, on_sq) >= 0.85
+    assert box_iou(ref, on_sq) >= 0.85
     wide = np.full((1137, 2600, 3), 80, np.uint8)
     wide[:, 1500:2410] = img  # wide frame, face on the right
     faces = det.detect(wide)
     assert len(faces) == 1
-    assert iou(faces[0].box - np.array([1500, 0, 1500, 0], np.float32), ref) >= 0.85
+    assert box_iou(faces[0].box - np.array([1500, 0, 1500, 0], np.float32), ref) >= 0.85
 
 
 def test_boxes_are_clipped_to_the_image():

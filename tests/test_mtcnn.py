@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from core.detectors import mtcnn as mt
+from core.geometry import box_iou
 
 RUNTIMES = list(mt.RUNTIMES)
 
@@ -53,14 +54,6 @@ def reference(photos: dict[str, np.ndarray]) -> dict[str, list]:
     """TensorFlow (the study's runtime) results: the parity baseline."""
     det = _detector("tensorflow")
     return {name: det.detect(img) for name, img in photos.items()}
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def test_every_celebrity_val_photo_has_a_face(celeb_val: dict[str, list[Path]]) -> None:
@@ -111,7 +104,7 @@ def test_runtime_parity_with_tensorflow(runtime: str, photos: dict[str, np.ndarr
         got, want = det.detect(img), reference[name]
         assert len(got) == len(want), (runtime, name, len(got), len(want))
         for g, r in zip(got, want, strict=True):
-            assert _iou(g.box, r.box) >= 0.9, (runtime, name, g.box, r.box)
+            assert box_iou(g.box, r.box) >= 0.9, (runtime, name, g.box, r.box)
             assert abs(g.score - r.score) < 0.05, (runtime, name, g.score, r.score)
             assert np.abs(g.landmarks - r.landmarks).max() < 0.1 * max(r.width, r.height), (runtime, name)
 

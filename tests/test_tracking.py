@@ -8,7 +8,8 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from core.tracking import Tracker, hungarian
+from core.geometry import hungarian
+from core.tracking import Tracker
 from core.types import Face
 
 THRESHOLD = 1.0

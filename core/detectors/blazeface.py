@@ -38,6 +38,7 @@ import numpy as np
 
 from core.detectors import Detector
 from core.errors import BackendUnavailable
+from core.geometry import iou_matrix
 from core.provision.blazeface import VARIANTS, artifact_key
 from core.types import Face
 
@@ -105,18 +106,6 @@ def decode(
     return boxes[ok], kps[ok], scores[ok].astype(np.float32)
 
 
-def iou_one(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2])
-    y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
 def weighted_nms(
     boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,7 +117,7 @@ def weighted_nms(
     remaining = np.arange(len(scores))
     while remaining.size:
         top = remaining[0]
-        overlap = iou_one(boxes[top], boxes[remaining]) > iou
+        overlap = iou_matrix(boxes[top][None, :4], boxes[remaining][:, :4])[0] > iou
         members = remaining[overlap]
         w = scores[members][:, None]
         out_b.append((boxes[members] * w).sum(0) / w.sum())
