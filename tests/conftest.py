@@ -78,7 +78,7 @@ def make_door(folder: Path, celeb_train, celeb_val) -> tuple[Path, Path, dict[st
     train photos, and a 105-frame 720p video of their val photos plus a stranger (see
     tests/test_run.py:build_video). Returns (db, video, each person's first/last frame)."""
     from core.cli import main
-    from tests.test_run import build_video
+    from tests.scenes import build_video
 
     db = folder / "door.db"
     assert main(["--db", str(db), "enroll", "ben_afflek", *map(str, celeb_train["ben_afflek"])]) == 0

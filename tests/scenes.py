@@ -108,3 +108,26 @@ def door_scene(val: dict[str, list[Path]]) -> Scene:
     s.appearances.append(("stranger crossing", None, first, len(s.frames) - 1))
     s.blank(3)
     return s
+
+
+def build_video(path: Path, celeb_val) -> dict[str, tuple[int, int]]:
+    """A 720p video from real photos: A walks in from the left and out to the right; B stands in the
+    middle for a while; a stranger passes later. Returns each person's (first, last) frame."""
+    a = portrait(celeb_val["ben_afflek"][0])
+    b = portrait(celeb_val["elton_john"][0])
+    c = portrait(celeb_val["mindy_kaling"][0])
+    bg = np.zeros((H, W, 3), np.uint8)
+    bg[:] = np.linspace(50, 120, W, dtype=np.uint8)[None, :, None]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
+    spans = {"ben_afflek": (0, 59), "elton_john": (20, 64), "mindy_kaling": (75, 104)}
+    for k in range(105):
+        frame = bg.copy()
+        if k <= 59:  # A crosses the whole frame: enters at the left edge, leaves at the right
+            paste(frame, a, int(-a.shape[1] + k * (W + a.shape[1]) / 59), 80)
+        if 20 <= k <= 64:
+            paste(frame, b, 520 + (k % 10), 380)
+        if 75 <= k <= 104:
+            paste(frame, c, 200 + 6 * (k - 75), 200)
+        writer.write(frame)
+    writer.release()
+    return spans

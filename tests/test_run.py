@@ -21,44 +21,6 @@ FPS = 15
 W, H = 1280, 720
 
 
-def _portrait(path: Path, height: int = 300) -> np.ndarray:
-    from core.imageio import load_image
-
-    img = load_image(path)
-    s = height / img.shape[0]
-    return cv2.resize(img, (int(img.shape[1] * s), height), interpolation=cv2.INTER_AREA)
-
-
-def _paste(frame: np.ndarray, tile: np.ndarray, x: int, y: int) -> None:
-    th, tw = tile.shape[:2]
-    xa, xb = max(x, 0), min(x + tw, frame.shape[1])
-    if xb > xa:
-        frame[y : y + th, xa:xb] = tile[:, xa - x : xb - x]
-
-
-def build_video(path: Path, celeb_val) -> dict[str, tuple[int, int]]:
-    """A 720p video from real photos: A walks in from the left and out to the right; B stands in the
-    middle for a while; a stranger passes later. Returns each person's (first, last) frame."""
-    a = _portrait(celeb_val["ben_afflek"][0])
-    b = _portrait(celeb_val["elton_john"][0])
-    c = _portrait(celeb_val["mindy_kaling"][0])
-    bg = np.zeros((H, W, 3), np.uint8)
-    bg[:] = np.linspace(50, 120, W, dtype=np.uint8)[None, :, None]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
-    spans = {"ben_afflek": (0, 59), "elton_john": (20, 64), "mindy_kaling": (75, 104)}
-    for k in range(105):
-        frame = bg.copy()
-        if k <= 59:  # A crosses the whole frame: enters at the left edge, leaves at the right
-            _paste(frame, a, int(-a.shape[1] + k * (W + a.shape[1]) / 59), 80)
-        if 20 <= k <= 64:
-            _paste(frame, b, 520 + (k % 10), 380)
-        if 75 <= k <= 104:
-            _paste(frame, c, 200 + 6 * (k - 75), 200)
-        writer.write(frame)
-    writer.release()
-    return spans
-
-
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory, celeb_train, celeb_val):
     from tests.conftest import make_door
@@ -158,7 +120,7 @@ def test_identities_and_sessions_commands(scene, run_cli, tmp_path) -> None:
 
 def test_stream_that_drops_and_returns_does_not_end_the_run(tmp_path) -> None:
     """A real MJPEG camera on 127.0.0.1 stops and restarts; the run reconnects; Ctrl-C writes everything."""
-    from tests.test_sources import MjpegCamera, free_port
+    from tests.helpers import MjpegCamera, free_port
 
     camera = MjpegCamera(free_port())
     camera.start()
