@@ -120,15 +120,7 @@ def run_bench(ctx: Any, args: argparse.Namespace) -> int:
     report = write_report(
         out, rows, figs, plan, machine, settings, tally.failures, probes, notes, tally.warnings
     )
-    bench_json = {
-        "machine": machine,
-        "settings": settings,
-        "skipped": plan.skipped,
-        "failures": tally.failures,
-        "probes": probes,
-        "results": tally.results,
-    }
-    (out / "bench.json").write_text(json.dumps(bench_json, indent=1, default=json_default))
+    _write_json(out / "bench.json", machine, settings, plan, tally)
     print("\n" + summary_markdown(rows) + "\n", flush=True)
     print(
         f"wrote {out}/summary.csv, runs.csv, frames.csv, faces.csv, {len(figs)} figures and {report} "
@@ -138,6 +130,21 @@ def run_bench(ctx: Any, args: argparse.Namespace) -> int:
     if interrupted:
         return 130
     return 0 if tally.results else 1
+
+
+def _write_json(
+    path: Path, machine: dict[str, Any], settings: dict[str, Any], plan: Plan, tally: Tally
+) -> None:
+    """bench.json: the machine, the settings, what was skipped or failed, the probes and every run."""
+    bench_json = {
+        "machine": machine,
+        "settings": settings,
+        "skipped": plan.skipped,
+        "failures": tally.failures,
+        "probes": tally.probes or [],
+        "results": tally.results,
+    }
+    path.write_text(json.dumps(bench_json, indent=1, default=json_default))
 
 
 def _videos(args: argparse.Namespace) -> list[dict[str, Any]]:
