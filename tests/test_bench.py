@@ -103,9 +103,12 @@ def test_full_matrix_counts_and_remote_modes_skip_with_the_reason() -> None:
     # 3 available detectors x 4 available recognizers x 3 resolutions x 3 modes x 2 runs
     assert len(facegate) == 3 * 4 * 3 * 3 * 2
     assert len({r["run"] for r in facegate}) == len(facegate)
-    plan = _plan(remote_reason="core.deploy is not part of this FaceGate yet")
+    plan = _plan(remote_reason="no endpoint here")
     assert plan.modes == ["local"]
-    assert ("cloud mode", "core.deploy is not part of this FaceGate yet") in plan.skipped
+    assert ("cloud mode", "no endpoint here") in plan.skipped and (
+        "hybrid mode",
+        "no endpoint here",
+    ) in plan.skipped
     for bad in ({"resolutions": "720,abc"}, {"modes": "edge"}, {"runs": 0}):
         with pytest.raises(bench.UsageError):
             _plan(**bad)
@@ -186,6 +189,75 @@ def test_summary_averages_runs_and_gives_ratios_and_drift_without_inventing_powe
     assert [r["role"] for r in rows.values()] == ["reference", "facegate", "baseline"]
 
 
+def _table(report: str, head: str) -> list[dict[str, str]]:
+    """The rows of the markdown table in ``report`` whose header line starts with ``head``, by column."""
+    lines = report.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith(head))
+    columns = [c.strip() for c in lines[start].strip().strip("|").split("|")]
+    rows = []
+    for ln in lines[start + 2 :]:
+        if not ln.startswith("|"):
+            break
+        rows.append(dict(zip(columns, (c.strip() for c in ln.strip().strip("|").split("|")), strict=True)))
+    return rows
+
+
+def _assert_energy_cells(report: str, summary: list[dict]) -> None:
+    """Each configuration's J/frame cell in the report's Table 6 is its summary value (3 decimals), empty
+    where nothing measured it; with no energy at all the report says why power is missing."""
+    table = {(r["configuration"], r["res"]): r for r in _table(report, "| configuration | res | avg detect")}
+    assert len(table) == len(summary)
+    for row in summary:
+        cell = table[(row["label"], f"{row['resolution']}p")]["J/frame"]
+        energy = row["energy_j_per_frame"]
+        if energy in ("", None):
+            assert cell == "", row["label"]
+        else:
+            assert float(cell) == pytest.approx(float(energy), abs=1e-3), row["label"]
+    measured = any(row["energy_j_per_frame"] not in ("", None) for row in summary)
+    assert ("Power and energy: not measured on this machine" in report) is not measured
+
+
+def test_report_table_shows_each_configurations_energy_per_frame_and_no_made_up_ones(tmp_path) -> None:
+    ref = _result("mtcnn:tensorflow|facenet128:tensorflow|720p|local", "reference", 0, 4, 1.0, 4)
+    ort = _result(
+        "mtcnn:onnxruntime|facenet128:onnxruntime|720p|local",
+        "facegate",
+        0,
+        4,
+        0.5,
+        4,
+        energy_j=2.5,
+        power_w=5.0,
+    )
+    faces = {r["run"]: {i: [([0, 0, 10, 10], "ann")] for i in range(4)} for r in (ref, ort)}
+    machine = dict(cpu="test CPU", cores=2, cores_usable=2, ram_gb=4.0, gpu=None, os="Linux", python="3")
+    machine["platform"] = "test CPU (2 cores)"
+    settings = dict(started="then", ended="now", elapsed_s=1.0, videos="v.mp4", frames_measured=4, warmup=3)
+    probes = [{"name": "rapl", "available": False, "reason": "no RAPL here"}]
+    table = "| configuration | res | avg detect"
+    rows = bench.summarise([ref, ort], faces, "test CPU")
+    report = bench.write_report(tmp_path, rows, {}, _plan(), machine, settings, [], probes, []).read_text()
+    _assert_energy_cells(report, _csv_of(tmp_path, rows)[1])
+    cells = {r["configuration"]: r["J/frame"] for r in _table(report, table)}
+    assert cells == {"MTCNN TF + FN128 TF": "", "MTCNN ORT + FN128 ORT": "0.625"}  # 2.5 J / 4 frames
+    assert "Power and energy" not in report
+
+    rows = bench.summarise([ref], faces, "test CPU")
+    report = bench.write_report(tmp_path, rows, {}, _plan(), machine, settings, [], probes, []).read_text()
+    _assert_energy_cells(report, _csv_of(tmp_path, rows)[1])
+    assert {r["configuration"]: r["J/frame"] for r in _table(report, table)} == {"MTCNN TF + FN128 TF": ""}
+    assert "Power and energy: not measured on this machine (rapl: no RAPL here)." in report
+
+
+def _csv_of(folder: Path, rows: list[dict]) -> tuple[list[str], list[dict[str, str]]]:
+    """``rows`` written as summary.csv and read back, as the end-to-end test reads them."""
+    from core.bench.report import write_csv
+
+    write_csv(folder / "summary.csv", bench.SUMMARY_COLUMNS, rows)
+    return _csv(folder / "summary.csv")
+
+
 # ------------------------------------------------------------------------------------------ end to end
 def _csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     with open(path, newline="") as f:
@@ -208,7 +280,9 @@ def test_quick_bench_end_to_end_on_the_real_face_video(run_cli, tmp_path) -> Non
     assert len(frames) == 6 * len(measured)  # warm-up frames are not in the CSV
     for r in frames:
         assert float(r["detect_ms"]) > 0 and float(r["total_ms"]) >= float(r["detect_ms"])
-        assert float(r["rss_mb"]) > 50 and r["power_w"] in ("",) or float(r["power_w"]) > 0
+        assert float(r["rss_mb"]) > 50
+        # nothing measures power on a CI runner without a GPU/RAPL; where something does it is positive
+        assert r["power_w"] == "" or float(r["power_w"]) > 0
 
     _, summary = _csv(out / "summary.csv")
     assert summary and {r["role"] for r in summary} >= {"reference", "facegate"}
@@ -233,7 +307,8 @@ def test_quick_bench_end_to_end_on_the_real_face_video(run_cli, tmp_path) -> Non
     for png in pngs:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
         assert f"]({png.name})" in report
-    assert "## Machine" in report and "Power and energy" in report or "J/frame" in report
+    assert "## Machine" in report
+    _assert_energy_cells(report, summary)
 
     fr = importlib.util.find_spec("face_recognition") is not None
     tf = importlib.util.find_spec("tensorflow") is not None and importlib.util.find_spec("mtcnn") is not None
@@ -247,9 +322,6 @@ def test_quick_bench_end_to_end_on_the_real_face_video(run_cli, tmp_path) -> Non
     else:
         assert "face_recognition" in report and "Skipped" in report
     hybrid = [r for r in summary if r["mode"] == "hybrid"]
-    if importlib.util.find_spec("core.deploy.client") is not None:
-        assert len(hybrid) == 2
-        for r in hybrid:
-            assert float(r["kb_up_per_frame"]) > 0 and r["note"] == "", r  # crops went up, no fallback
-    else:
-        assert not hybrid and "hybrid mode:" in stdout
+    assert len(hybrid) == 2
+    for r in hybrid:
+        assert float(r["kb_up_per_frame"]) > 0 and r["note"] == "", r  # crops went up, no fallback

@@ -1,0 +1,212 @@
+"""The bench's outputs: CSV files, the Table-6 markdown table and ``report.md`` with the machine, what
+ran, what was skipped or failed, the results and the figures."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.bench.constants import BASELINES, FR_TOLERANCE, FR_UPSAMPLE, IOU_MATCH, REFERENCE
+from core.bench.plan import Plan
+
+
+def fmt(v: Any, digits: int = 1) -> str:
+    """A table cell: a float with ``digits`` decimals, empty for None, "" and non-finite values."""
+    if v is None or v == "":
+        return ""
+    if isinstance(v, float):
+        return "" if not math.isfinite(v) else f"{v:.{digits}f}"
+    return str(v)
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+    """``rows`` as CSV with ``columns`` (others ignored, missing ones empty; floats to 4 decimals)."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore", restval="")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _csv_cell(v) for k, v in r.items()})
+
+
+def _csv_cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if not math.isfinite(v) else round(v, 4)
+    return v
+
+
+def _pct(v: Any) -> str:
+    return f"{v:.1f}%" if isinstance(v, float) else ""
+
+
+def _ratio(v: Any) -> str:
+    return f"{v:.2f}x" if isinstance(v, float) else ""
+
+
+def summary_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    head = (
+        "| configuration | res | avg detect ms | avg recog. ms | avg FPS | avg faces | RSS MiB | GPU MiB "
+        "| W | J/frame | face drift | matched | id agree | vs TF/TF | vs face_recognition |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        drift = r.get("face_drift_pct")
+        agree = r.get("identity_agree_pct")
+        ref = r["role"] == "reference"
+        lines.append(
+            f"| {r['label']} | {r['resolution']}p | {fmt(r['avg_detect_ms'])} "
+            f"| {fmt(r['avg_recognize_ms'])} | {fmt(r['avg_fps'], 2)} | {fmt(r['avg_faces'], 2)} "
+            f"| {fmt(r['rss_mb'], 0)} | {fmt(r.get('gpu_mem_mb'), 0)} | {fmt(r.get('power_w'))} "
+            f"| {fmt(r.get('energy_j_per_frame'), 3)} "
+            f"| {'(ref)' if ref else '' if drift is None else f'{drift:+.1f}%'} "
+            f"| {'(ref)' if ref else _pct(r.get('matched_pct'))} "
+            f"| {'(ref)' if ref else _pct(agree)} "
+            f"| {_ratio(r.get('x_vs_tf_tf'))} | {_ratio(r.get('x_vs_face_recognition'))} |"
+        )
+    return "\n".join(lines)
+
+
+def write_report(
+    out: Path,
+    rows: Sequence[dict[str, Any]],
+    figs: dict[str, str],
+    plan: Plan,
+    machine: dict[str, Any],
+    settings: dict[str, Any],
+    failures: Sequence[dict[str, Any]],
+    probes: Sequence[dict[str, Any]],
+    notes: Sequence[str],
+    warnings: Sequence[str] = (),
+) -> Path:
+    """``out/report.md``; returns its path."""
+    lines = ["# FaceGate benchmark", ""]
+    lines.append(
+        f"Measured {settings['started']} - {settings['ended']} ({settings['elapsed_s']:.0f} s) with "
+        f"`main.py bench{' --quick' if plan.quick else ''}`."
+    )
+    lines += _machine_section(machine, settings)
+    lines += _what_ran_section(plan, settings, notes)
+    for title, items in (
+        ("Skipped", [f"{what}: {why}" for what, why in plan.skipped]),
+        ("Failed", [f"{f['run']}: {f['reason']}" for f in failures]),
+        ("Warnings", list(warnings)),
+    ):
+        if items:
+            lines += ["", f"{title}:", ""]
+            lines += [f"- {item}" for item in items]
+    lines += _results_section(rows, machine, probes)
+    for name, caption in figs.items():
+        lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
+    lines += [
+        "## Files",
+        "",
+        "- `summary.csv`: the table above with every column; `runs.csv`: one row per run",
+        "- `frames.csv`: every measured frame (run + session CSV columns); `faces.csv`: every face found",
+        "- `logs/`: each worker's log and spec",
+        "",
+    ]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _machine_section(m: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    lines = ["", "## Machine", ""]
+    lines.append(
+        f"- CPU: {m['cpu']}, {m['cores']} logical cores ({m['cores_usable']} usable), "
+        f"{m.get('ram_gb')} GiB RAM"
+    )
+    lines.append(f"- GPU: {m['gpu'] or 'none (every runtime ran on the CPU)'}")
+    lines.append(
+        f"- {m['os']}, Python {m['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
+    )
+    la0, la1 = settings.get("load_before"), settings.get("load_after")
+    if la0 is not None:
+        lines.append(
+            f"- load average (1/5/15 min) before {la0}, after {la1}: anything well above 0 means "
+            "other work shared the CPU and the times are inflated"
+        )
+    return lines
+
+
+def _what_ran_section(plan: Plan, settings: dict[str, Any], notes: Sequence[str]) -> list[str]:
+    lines = ["", "## What ran", ""]
+    lines.append(
+        f"- video: {settings['videos']}; {settings['frames_measured']} frames per run "
+        f"(spread over the video), after {settings['warmup']} warm-up frames per resolution and "
+        "mode that are not measured; frames scaled to each resolution's height"
+    )
+    lines.append(
+        "- every face recognised in every frame (no tracking), as in the study; thresholds: each "
+        "model's default; FPS = frames / processing time (video decoding excluded)"
+    )
+    lines.append(
+        f"- resolutions {', '.join(f'{r}p' for r in plan.resolutions)}; "
+        f"modes {', '.join(plan.modes)}; {plan.runs} run(s) per configuration; each "
+        "detector+recognizer pair and each baseline in its own process, one at a time"
+    )
+    if any(mode != "local" for mode in plan.modes):
+        where = (
+            f"the endpoint at {settings['endpoint']} (its own backends ran the remote stages)"
+            if settings.get("endpoint")
+            else "an endpoint started per pair on 127.0.0.1 with that pair's backends (same CPU as "
+            "the client)"
+        )
+        lines.append(f"- cloud/hybrid: {where}")
+    for n in notes:
+        lines.append(f"- {n}")
+    lines.append(
+        f"- accuracy: each configuration vs the TensorFlow reference ({' + '.join(REFERENCE)}, "
+        f"local) on the same frames: face count drift, faces matched (IoU >= {IOU_MATCH}) and "
+        "identity agreement among matched faces (two unknowns agree)"
+    )
+    lines.append(
+        "- baselines: "
+        + "; ".join(f"{label} ({det} + {rec})" for label, det, rec, _ in BASELINES.values())
+        + f"; face_recognition with its defaults (HOG upsample {FR_UPSAMPLE}, tolerance {FR_TOLERANCE}), its "
+        "gallery from the same enrolled face crops"
+    )
+    return lines
+
+
+def _results_section(
+    rows: Sequence[dict[str, Any]], m: dict[str, Any], probes: Sequence[dict[str, Any]]
+) -> list[str]:
+    """The Table-6 table, the deployment modes' table where any ran, and why power is missing."""
+    lines = ["", "## Results (study Table 6 style)", ""]
+    lines.append(
+        f"Platform: {m['platform']}. Times are means per frame; RSS is the peak of the "
+        "configuration's process; empty cells were not measured here."
+    )
+    lines += ["", summary_markdown(rows), ""]
+    remote = [r for r in rows if r["mode"] != "local"]
+    if remote:
+        lines += [
+            "Deployment modes: what crossed the network per frame (the study's bandwidth argument for "
+            "hybrid), and the endpoint's own memory.",
+            "",
+            "| configuration | res | endpoint round trip ms | kB up / frame | kB down / frame "
+            "| endpoint RSS MiB | frames processed locally |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in remote:
+            lines.append(
+                f"| {r['label']} | {r['resolution']}p | {fmt(r.get('avg_network_ms'))} "
+                f"| {fmt(r.get('kb_up_per_frame'))} | {fmt(r.get('kb_down_per_frame'), 2)} "
+                f"| {fmt(r.get('endpoint_rss_mb'), 0)} | {r.get('fallback_frames', 0)} |"
+            )
+        lines.append("")
+    missing_power = [p for p in probes if p["name"] != "process" and not p["available"]]
+    if not any(r.get("energy_j_per_frame") is not None for r in rows):
+        lines.append(
+            "Power and energy: not measured on this machine ("
+            + "; ".join(f"{p['name']}: {p['reason']}" for p in missing_power)
+            + ")."
+        )
+        lines.append("")
+    return lines
