@@ -39,7 +39,7 @@ scaled), :mod:`~core.bench.baselines`, :mod:`~core.bench.worker` (one group in i
 
 from __future__ import annotations
 
-from core.bench.analysis import compare_frames, config_label, iou, read_faces, summarise
+from core.bench.analysis import compare_frames, config_label, read_faces, summarise
 from core.bench.command import prepare_store, run_bench
 from core.bench.constants import (
     BASELINES,
@@ -80,7 +80,6 @@ __all__ = [
     "UsageError",
     "compare_frames",
     "config_label",
-    "iou",
     "iter_frames",
     "machine_info",
     "make_plan",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.bench.constants import IOU_MATCH, MODES
+from core.geometry import box_iou
 
 
 def mean_of(values: Sequence[float | None]) -> float | None:
@@ -25,14 +26,6 @@ def max_of(values: Sequence[float | None]) -> float | None:
     return max(vals) if vals else None
 
 
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def compare_frames(
     ref: Sequence[tuple[Sequence[float], str]],
     got: Sequence[tuple[Sequence[float], str]],
@@ -41,7 +34,7 @@ def compare_frames(
     """Greedy one-to-one matching of one frame's faces by IoU: (matched, matched with the same identity;
     two unknowns agree)."""
     pairs = sorted(
-        ((iou(a[0], b[0]), i, j) for i, a in enumerate(ref) for j, b in enumerate(got)), reverse=True
+        ((box_iou(a[0], b[0]), i, j) for i, a in enumerate(ref) for j, b in enumerate(got)), reverse=True
     )
     used_r: set[int] = set()
     used_g: set[int] = set()
