@@ -54,6 +54,7 @@ GRANTED, DENIED, UNKNOWN = "granted", "denied", "unknown"
 DECISION, CHANGE = "decision", "change"
 _PATCH = 16  # side of the grey appearance patch, px
 _KEEP_DECIDED = 15  # results kept per decided track (to see a change of identity)
+_KEEP_PATCHES = 8  # reference looks per track for the appearance check
 _DOUBTS = {"reacquired", "jump", "appearance", "crowded", "clear"}
 
 
@@ -121,7 +122,7 @@ class Track:
     last_observed_frame: int | None = None
     emb_sum: np.ndarray | None = None  # sum of the unit embeddings observed
     emb_n: int = 0
-    patch: np.ndarray | None = None  # grey patch at the last recognition (unit vector)
+    patches: list[np.ndarray] = field(default_factory=list)  # grey patches at its recent recognitions
     clear_frames: int = 0
     clear_timestamp: float | None = None
     was_clear: bool = False
@@ -155,7 +156,7 @@ class Track:
 
 # the fields that belong to the person, not to the box: swapped when faces are re-paired with tracks
 _PERSON_FIELDS = (
-    "track_id first_frame observations total_observations last_observed_frame emb_sum emb_n patch "
+    "track_id first_frame observations total_observations last_observed_frame emb_sum emb_n patches "
     "clear_frames clear_timestamp identity distance decision event events previous split_from"
 ).split()
 
@@ -185,8 +186,8 @@ class Tracker:
             ``recheck_size``, a centre-only match or a track found again after missed frames asks for
             recognition: that is where one person can take over another's track.
         recheck_size: relative change of the box side (e.g. 0.25 = 25%) that asks for recognition.
-        min_patch_similarity: the face's grey patch correlating less than this with the patch at its last
-            recognition (another face, a fade, a turn) asks for recognition.
+        min_patch_similarity: the face's grey patch correlating less than this with every patch it was
+            recently recognised with (another face, a fade, a turn) asks for recognition.
         min_clear_px: the geometric-mean box side (sqrt of w x h) a face needs for its results to count.
         min_clear_score: the detector confidence a face needs for its results to count.
         split_distance: L2 from a track's mean embedding beyond which a result is another person's face
@@ -197,7 +198,7 @@ class Tracker:
         self,
         iou_threshold: float = 0.3,
         max_missed: int = 10,
-        reverify_every: int = 15,
+        reverify_every: int = 30,
         min_agree: int = 3,
         min_unknown: int = 3,
         max_undecided: int = 12,
@@ -317,7 +318,7 @@ class Tracker:
         for ti, fi, iou in pairs:
             t = tracks[ti]
             ratio = _side(boxes[fi : fi + 1])[0] / max(_side(t.box[None])[0], 1e-6)
-            if t.missed > 0:
+            if t.missed > 1:  # lost for 2+ updates; a 1-frame miss is left to the patch check below
                 doubtful[fi] = "reacquired"
             elif iou < self.recheck_iou or abs(ratio - 1.0) > self.recheck_size:
                 doubtful[fi] = "jump"
@@ -356,8 +357,10 @@ class Tracker:
             if doubt is None and clear and not t.was_clear and t.total_observations:
                 doubt = "clear"
             t.was_clear = clear
-            if doubt is None and patch is not None and t.patch is not None:
-                if float(patch @ t.patch) < self.min_patch_similarity:
+            if doubt is None and patch is not None and t.patches:
+                # unlike every look it was recognised with: another face, or a fade (detector jitter
+                # recurs, so a few references stop it from asking again and again)
+                if max(float(patch @ r) for r in t.patches) < self.min_patch_similarity:
                     doubt = "appearance"
             if doubt is None and frame_index <= t.crowded_until:
                 doubt = "crowded"
@@ -513,7 +516,7 @@ class Tracker:
             t.emb_n += 1
         patch = face.data.get("patch")
         if patch is not None:
-            t.patch = patch
+            t.patches = [*t.patches[-(_KEEP_PATCHES - 1) :], patch]
         self._counts["observations"] += 1
         self._decide_track(t, face)
         self._copy_to(t, face)

@@ -20,7 +20,7 @@ pytest.importorskip("pyqtgraph", reason="the GUI needs pyqtgraph")
 pytest.importorskip("pytestqt", reason="GUI tests need pytest-qt")
 
 from core.annotate import COLOURS  # noqa: E402
-from core.recording import EVENT_COLUMNS, FRAME_COLUMNS  # noqa: E402
+from core.recording import EVENT_EXPORT_COLUMNS, FRAME_COLUMNS  # noqa: E402
 
 FPS = 15
 W, H = 960, 540
@@ -442,7 +442,7 @@ def test_export_writes_the_csvs_of_the_current_and_a_past_session(
     with open(events_csv, newline="") as f:
         reader = csv.DictReader(f)
         events = list(reader)
-    assert reader.fieldnames == EVENT_COLUMNS and len(events) >= 1
+    assert reader.fieldnames == EVENT_EXPORT_COLUMNS and len(events) >= 1
     # a past session: stop, then export it whole
     sid = w.session.session_id
     with qtbot.waitSignal(w.sessionEnded, timeout=20_000) as ended:
