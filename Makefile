@@ -1,11 +1,12 @@
-# FaceGate: `make run` sets up and runs the app; `make test` sets up and runs the test suite.
+# FaceGate: `make run` sets up and runs the app; `make test` sets up, runs the checks (ruff, mypy),
+# then the test suite. CI (.ci/run) runs `make test` on a fresh clone.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup run test provision bench clean
+.PHONY: setup run lint typecheck check test provision bench wheel clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt scripts/setup.sh
+$(VENV)/.installed: pyproject.toml scripts/setup.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup.sh
 	touch $@
 
@@ -14,7 +15,17 @@ setup: $(VENV)/.installed
 run: setup
 	$(BIN)/python main.py
 
-test: setup
+lint: setup
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+
+typecheck: setup
+	$(BIN)/python -m mypy
+
+# the CI checks: any ruff finding, unformatted file or mypy error fails the build before the tests run
+check: lint typecheck
+
+test: check
 	$(BIN)/python -m pytest
 
 provision: setup
@@ -23,5 +34,8 @@ provision: setup
 bench: setup
 	$(BIN)/python main.py bench --quick
 
+wheel: setup
+	$(BIN)/python -m pip wheel --no-deps . -w dist
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist *.egg-info

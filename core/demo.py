@@ -80,7 +80,7 @@ def demo_video() -> Path:
     ]
     w, h = SIZE
     tmp = out.with_suffix(".tmp.avi")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), FPS, SIZE)
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"MJPG"), FPS, SIZE)
     rng = np.random.default_rng(7)
     background = np.full((h, w, 3), 0, np.uint8)
     background[:] = np.linspace(60, 110, w, dtype=np.uint8)[None, :, None]

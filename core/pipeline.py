@@ -35,14 +35,15 @@ class Pipeline:
 
     def match(self, faces: list[Face]) -> None:
         """Set identity/distance on faces that have embeddings."""
-        todo = [f for f in faces if f.embedding is not None]
+        todo = [(f, f.embedding) for f in faces if f.embedding is not None]
         if not todo:
             return
         if self.gallery is None or len(self.gallery) == 0:
-            for f in todo:
+            for f, _ in todo:
                 f.identity, f.distance = None, None
             return
-        for f, m in zip(todo, self.gallery.match(np.stack([f.embedding for f in todo]), self.threshold)):
+        embeddings = np.stack([e for _, e in todo])
+        for (f, _), m in zip(todo, self.gallery.match(embeddings, self.threshold)):
             f.identity = m.identity
             f.distance = m.distance
             f.data["candidate"] = m.candidate

@@ -24,11 +24,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from core.errors import FaceGateError, ImageError
+
+if TYPE_CHECKING:
+    import cv2  # OpenCV is imported where a source opens
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +88,7 @@ class VideoReader(Reader):
         self.name = str(target) if name is None else name
         self.open_timeout_ms = int(open_timeout_ms)
         self.read_timeout_ms = int(read_timeout_ms)
-        self._cap = None
+        self._cap: cv2.VideoCapture | None = None
         self._first: np.ndarray | None = None  # the frame read by probe(), given out by the next read()
 
     def open(self) -> None:

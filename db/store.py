@@ -175,6 +175,14 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid of the row that ``cur``'s INSERT just added (sqlite3 types ``lastrowid`` as optional:
+    it is None only on a cursor that never inserted)."""
+    if cur.lastrowid is None:
+        raise StoreError("the INSERT added no row")
+    return cur.lastrowid
+
+
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 #: "delete": SQLite's rollback journal. An idle connection holds no lock at all (WAL keeps a shared lock
@@ -384,7 +392,7 @@ class Store:
                     "INSERT INTO identities(name, created, notes, policy, schedule) VALUES (?, ?, ?, ?, ?)",
                     [name, now, notes, policy or "allowed", schedule],
                 )
-                ident = int(cur.lastrowid)
+                ident = _inserted_id(cur)
             elif policy is not None:
                 self.db.execute(
                     "UPDATE identities SET policy = ?, schedule = ? WHERE id = ?", [policy, schedule, ident]
@@ -597,7 +605,7 @@ class Store:
             )
             if session_id is not None:
                 self.db.execute("UPDATE sessions SET events = events + 1 WHERE id = ?", [session_id])
-        return int(cur.lastrowid)
+        return _inserted_id(cur)
 
     # ------------------------------------------------------------------ operator corrections
     def add_correction(
@@ -613,7 +621,7 @@ class Store:
                 "INSERT INTO corrections(event_id, identity, note, user, created) VALUES (?, ?, ?, ?, ?)",
                 [event_id, identity, note, user or os_user(), _now()],
             )
-        return int(cur.lastrowid)
+        return _inserted_id(cur)
 
     def corrections(self, event_id: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, event_id, identity, note, user, created FROM corrections"
@@ -655,7 +663,7 @@ class Store:
                     json.dumps(list(curve)),
                 ],
             )
-        return int(cur.lastrowid)
+        return _inserted_id(cur)
 
     def calibration(self, model: str) -> dict[str, Any] | None:
         """The newest calibration of ``model`` (with ``curve``: [{threshold, far, frr}, ...]), or None."""

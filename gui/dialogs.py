@@ -103,7 +103,8 @@ class ExportDialog(QDialog):
 
     def selected(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()
-        return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+        item = self.table.item(rows[0].row(), 0) if rows else None
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
 
     def _choose(self) -> None:
         sid = self.selected()

@@ -4,6 +4,7 @@ thread with the live backends; these pages only show what comes back."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -326,10 +327,13 @@ class ImportPage(QWizardPage):
             self.w.worker.call(
                 self.w.worker.enroll_photo,
                 p,
-                done=lambda r, it=item: self._checked(it, r),
-                failed=lambda why, it=item, p=p: self._checked(it, {"path": p, "ok": False, "reason": why}),
+                done=functools.partial(self._checked, item),
+                failed=functools.partial(self._check_failed, item, p),
             )
         self.completeChanged.emit()
+
+    def _check_failed(self, item: QListWidgetItem, path: str, why: str) -> None:
+        self._checked(item, {"path": path, "ok": False, "reason": why})
 
     def _checked(self, item: QListWidgetItem, r: dict[str, Any]) -> None:
         self.pending -= 1
@@ -593,16 +597,20 @@ class IdentityManager(QDialog):
         self.table.resizeColumnsToContents()
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
+    def _name_at(self, row: int) -> str | None:
+        item = self.table.item(row, 0)
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
     def names(self) -> list[str]:
-        return [self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in range(self.table.rowCount())]
+        return [n for r in range(self.table.rowCount()) if (n := self._name_at(r)) is not None]
 
     def selected(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()
-        return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+        return self._name_at(rows[0].row()) if rows else None
 
     def select(self, name: str) -> None:
         for r in range(self.table.rowCount()):
-            if self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == name:
+            if self._name_at(r) == name:
                 self.table.selectRow(r)
 
     def _show_samples(self) -> None:

@@ -40,16 +40,21 @@ class NoSniffIconProvider(QAbstractFileIconProvider):
         )
 
 
+class _NoSniffDialog(QFileDialog):
+    """Qt's widget dialog with a :class:`NoSniffIconProvider`, which it keeps alive (Qt does not own it)."""
+
+    def __init__(self, parent: QWidget | None, caption: str, directory: str, name_filter: str) -> None:
+        super().__init__(parent, caption, directory, name_filter)
+        self.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        self.no_sniff_provider = NoSniffIconProvider()
+        self.setIconProvider(self.no_sniff_provider)
+
+
 def no_sniff_dialog(
     parent: QWidget | None, caption: str = "", directory: str = "", name_filter: str = ""
 ) -> QFileDialog:
     """A QFileDialog (Qt's, not native) whose listing never opens a file."""
-    dialog = QFileDialog(parent, caption, directory, name_filter)
-    dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
-    provider = NoSniffIconProvider()
-    dialog.setIconProvider(provider)
-    dialog._no_sniff_provider = provider  # the dialog does not own it: keep it alive as long as the dialog
-    return dialog
+    return _NoSniffDialog(parent, caption, directory, name_filter)
 
 
 def _run(dialog: QFileDialog) -> tuple[list[str], str]:

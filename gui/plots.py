@@ -222,7 +222,7 @@ class PlotsPanel(QWidget):
                 self.power.add(snap.t, snap.power_w)
                 self._last_tele = snap.t
         t_min = now - WINDOW_S
-        series = [
+        every = [
             self.fps,
             self.capture_fps,
             self.shown_fps,
@@ -231,7 +231,7 @@ class PlotsPanel(QWidget):
             self.gpu,
             self.power,
         ]
-        for s in series:
+        for s in every:
             s.trim(t_min - 1)
             s.redraw(self.t0)
         while self._marks and self._marks[0][0] < t_min:

@@ -32,7 +32,7 @@ class Settings:
         return default if value is None else str(value)
 
     def _float(self, key: str, default: float | None = None) -> float | None:
-        value = self.q.value(key, None)
+        value: Any = self.q.value(key, None)  # whatever type was stored (a str from the .conf file)
         if value in (None, ""):
             return default
         try:
@@ -67,7 +67,7 @@ class Settings:
 
     @property
     def recent_sources(self) -> list[str]:
-        value = self.q.value("source/recent", [])
+        value: Any = self.q.value("source/recent", [])  # a list, or one str when one was stored
         if isinstance(value, str):
             value = [value]
         return [str(v) for v in (value or []) if str(v)]

@@ -42,6 +42,9 @@ fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+# FaceGate itself (editable: the checkout is what runs) with every extra; pyproject.toml lists them
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[all,dev]"
+# no deps: face_recognition's own would compile dlib (dlib-bin is in the bench extra); nvidia-pytriton pins
+# numpy<2, which OpenCV 5 refuses (its other deps are in the dev extra)
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps face_recognition==1.3.0 nvidia-pytriton==0.7.0
 echo "set-up done: $VENV"

@@ -93,7 +93,7 @@ def decode(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw outputs -> (boxes (K,4) x1y1x2y2, keypoints (K,6,2), scores (K,)), normalised to the
     network input, only for scores >= ``min_score`` and boxes of positive size."""
-    reg = np.asarray(regressors, np.float32).reshape(-1, 16)
+    reg: np.ndarray = np.asarray(regressors, np.float32).reshape(-1, 16)
     raw = np.clip(np.asarray(classificators, np.float32).reshape(-1), -RAW_SCORE_CLIP, RAW_SCORE_CLIP)
     scores = 1.0 / (1.0 + np.exp(-raw))
     keep = np.flatnonzero(scores >= min_score)

@@ -121,7 +121,7 @@ def _check_parity(tflite_path: Path, onnx_path: Path, side: int, tol: float = 2e
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         try:
-            from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found]
+            from tflite_runtime.interpreter import Interpreter
         except ImportError:
             return float("nan")  # nothing to compare against here
     x = np.random.default_rng(0).uniform(-1, 1, (1, side, side, 3)).astype(np.float32)
