@@ -135,12 +135,9 @@ def warm(detector: Any, recognizer: Any, frame: np.ndarray | None) -> None:
 def _read_token(path: str) -> str | None:
     if not path:
         return None
-    from core.errors import FaceGateError
+    from core.token_file import read_token
 
-    try:
-        return Path(path).expanduser().read_text().strip() or None
-    except OSError as err:
-        raise FaceGateError(f"{path}: cannot read token file ({err.strerror})") from None
+    return read_token(path)
 
 
 def wrap(mode: str, local: Any, remote: RemoteSettings) -> Any:

@@ -316,6 +316,72 @@ def test_switching_mode_between_frames(door, endpoint, store, local_pipeline, fr
     assert got == [("", "unknown"), ("ben_afflek", "granted"), ("elton_john", "denied")], got
 
 
+@pytest.fixture
+def counting_endpoint(detector, recognizer):
+    """A real endpoint in this process (EndpointApp on uvicorn, 127.0.0.1, a free port) that counts the
+    infer requests reaching it: (app, url); ``app.infers`` lists each infer request's path."""
+    from core.deploy.server import EndpointApp, Limits, build_models, listen, run_app
+
+    class CountingApp(EndpointApp):
+        infers: list[str]
+
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"].rstrip("/").endswith("/infer"):
+                self.infers.append(scope["path"])
+            await super().__call__(scope, receive, send)
+
+    limits = Limits()
+    app = CountingApp(build_models(detector, recognizer, limits), TOKEN, limits)
+    app.infers = []
+    sock = listen("127.0.0.1", 0)
+    ready = threading.Event()
+    thread = threading.Thread(target=run_app, args=(app, sock, None, ready.set), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(30), "the in-process endpoint did not start"
+        yield app, f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        if app.server is not None:
+            app.server.should_exit = True
+        thread.join(timeout=10)
+        app.close()
+        sock.close()
+
+
+def _three_faces(celeb_val) -> np.ndarray:
+    """One 640x240 frame holding three people's faces side by side (real photos, BGR)."""
+    images = []
+    for name in ("ben_afflek", "elton_john", "jerry_seinfeld"):
+        image = cv2.imread(str(celeb_val[name][0]))
+        images.append(cv2.resize(image, (image.shape[1] * 240 // image.shape[0], 240)))
+    return cv2.hconcat(images)
+
+
+def test_hybrid_embeds_a_frames_crops_in_one_request(counting_endpoint, detector, recognizer, celeb_val):
+    """Hybrid batches the crops of one frame into one request to ``<model>_crops`` (the study's point of
+    hybrid: one round trip a frame, not one per face), and gets the local recognizer's embeddings."""
+    from core.deploy.client import remote_pipeline
+    from core.gallery import Gallery
+    from core.pipeline import Pipeline
+
+    app, url = counting_endpoint
+    local = Pipeline(detector, recognizer, Gallery(recognizer.model, recognizer.default_threshold))
+    pipe = remote_pipeline("hybrid", local, endpoint=url, token=TOKEN, fallback_after_s=20)
+    try:
+        frame = _three_faces(celeb_val)
+        faces = pipe.detect(frame)
+        assert len(faces) == 3
+        emb = pipe.embed(frame, faces)
+        assert app.infers == ["/v2/models/facenet128_crops/infer"], app.infers
+        stats = pipe.frame_stats()
+        assert stats["mode"] == "hybrid" and stats["requests"] == 1, stats
+        assert [f.data["embedded_by"] for f in faces] == ["hybrid"] * 3
+        crops = np.stack([recognizer.align(frame, f) for f in faces])
+        assert np.allclose(emb, recognizer.embed_crops(crops), atol=1e-4)
+    finally:
+        pipe.close()
+
+
 # ------------------------------------------------------------------------------ auth, protocol, limits
 
 

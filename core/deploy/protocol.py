@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import FaceGateError
+from core.token_file import read_token as read_token  # re-exported: serve, run and the GUI read it
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
@@ -200,6 +201,41 @@ def decode_request(
     """
     if header_length is None:
         header_length = len(body)
+    head = _parse_head(body, header_length)
+    req = _new_request(head)
+    raw_inputs = head.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        raise ProtocolError("'inputs' must be a non-empty list")
+    by_name = {s.name: s for s in specs}
+    binary = memoryview(body)[header_length:]
+    pos = 0
+    for k, item in enumerate(raw_inputs):
+        name, datatype, shape = _input_header(item, k, by_name, req.inputs, max_batch)
+        count = math.prod(shape)
+        if count > max_elements:
+            raise ProtocolError(f"input {name!r}: {count} elements, limit {max_elements}", 413)
+        size = _binary_size(name, item)
+        if size is not None:
+            if pos + size > len(binary):
+                raise ProtocolError(
+                    f"input {name!r}: binary data truncated: needs {size} bytes, {len(binary) - pos} remain"
+                )
+            data = _binary_data(name, datatype, shape, count, binary[pos : pos + size])
+            pos += size
+        else:
+            data = _json_data(name, datatype, shape, count, item)
+        req.inputs[name] = Tensor(name, datatype, shape, data)
+    if pos != len(binary):
+        raise ProtocolError(f"{len(binary) - pos} bytes of binary data after the last input")
+    missing = [s.name for s in specs if s.name not in req.inputs]
+    if missing:
+        raise ProtocolError(f"missing input(s) {missing}")
+    req.outputs = _requested_outputs(head.get("outputs"))
+    return req
+
+
+def _parse_head(body: bytes, header_length: int) -> dict[str, Any]:
+    """The request's JSON header: the first ``header_length`` bytes of ``body``, a JSON object."""
     if header_length < 0 or header_length > len(body):
         raise ProtocolError(f"{HEADER_LENGTH} is {header_length} but the body has only {len(body)} bytes")
     try:
@@ -210,114 +246,121 @@ def decode_request(
         raise ProtocolError("request header is nested too deeply") from None
     if not isinstance(head, dict):
         raise ProtocolError("request header must be a JSON object")
+    return head
+
+
+def _new_request(head: dict[str, Any]) -> InferRequest:
+    """An :class:`InferRequest` with the header's id and parameters, no inputs yet."""
     params = head.get("parameters") or {}
     if not isinstance(params, dict):
         raise ProtocolError("'parameters' must be an object")
-    req = InferRequest(
+    return InferRequest(
         id=str(head.get("id", "")),
         parameters=params,
         binary_output=bool(params.get("binary_data_output", False)),
     )
-    raw_inputs = head.get("inputs")
-    if not isinstance(raw_inputs, list) or not raw_inputs:
-        raise ProtocolError("'inputs' must be a non-empty list")
-    by_name = {s.name: s for s in specs}
-    binary = memoryview(body)[header_length:]
-    pos = 0
-    for k, item in enumerate(raw_inputs):
-        if not isinstance(item, dict):
-            raise ProtocolError(f"inputs[{k}] must be an object")
-        name = item.get("name")
-        if not isinstance(name, str) or name not in by_name:
-            raise ProtocolError(f"inputs[{k}]: unknown input {name!r}; this model takes {sorted(by_name)}")
-        if name in req.inputs:
-            raise ProtocolError(f"input {name!r} given twice")
-        spec = by_name[name]
-        datatype = item.get("datatype")
-        if datatype != spec.datatype:
-            raise ProtocolError(f"input {name!r}: datatype must be {spec.datatype}, got {datatype!r}")
-        shape = _shape(item.get("shape"), f"input {name!r}")
-        if max_batch is not None and shape and shape[0] > max_batch:
-            raise ProtocolError(f"input {name!r}: batch of {shape[0]}, limit {max_batch}")
-        count = math.prod(shape)
-        if count > max_elements:
-            raise ProtocolError(f"input {name!r}: {count} elements, limit {max_elements}", 413)
-        iparams = item.get("parameters") or {}
-        if not isinstance(iparams, dict):
-            raise ProtocolError(f"input {name!r}: 'parameters' must be an object")
-        size = iparams.get("binary_data_size")
-        if size is not None:
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                raise ProtocolError(f"input {name!r}: binary_data_size must be a non-negative integer")
-            if "data" in item:
-                raise ProtocolError(f"input {name!r}: both 'data' and binary_data_size given")
-            if pos + size > len(binary):
-                raise ProtocolError(
-                    f"input {name!r}: binary data truncated: needs {size} bytes, {len(binary) - pos} remain"
-                )
-            chunk = binary[pos : pos + size]
-            pos += size
-            if datatype == "BYTES":
-                data: Any = split_bytes_elements(chunk, count, f"input {name!r}")
-            else:
-                dtype = np.dtype(DTYPES[datatype])
-                if size != count * dtype.itemsize:
-                    raise ProtocolError(
-                        f"input {name!r}: shape {list(shape)} of {datatype} needs {count * dtype.itemsize} "
-                        f"bytes, binary_data_size is {size}"
-                    )
-                data = np.frombuffer(chunk, dtype=dtype).reshape(shape)
-        else:
-            if "data" not in item:
-                raise ProtocolError(f"input {name!r}: no 'data' and no binary_data_size")
-            raw = item["data"]
-            flat: list[Any] = []
-            _flatten(raw if isinstance(raw, list) else [raw], flat)
-            if len(flat) != count:
-                raise ProtocolError(
-                    f"input {name!r}: shape {list(shape)} needs {count} values, got {len(flat)}"
-                )
-            if datatype == "BYTES":
-                if not all(isinstance(v, str) for v in flat):
-                    raise ProtocolError(f"input {name!r}: BYTES data in JSON must be strings")
-                data = [v.encode("utf-8") for v in flat]
-            else:
-                want = bool if datatype == "BOOL" else (int, float)
-                if not all(
-                    isinstance(v, want) and (datatype == "BOOL" or not isinstance(v, bool)) for v in flat
-                ):
-                    raise ProtocolError(
-                        f"input {name!r}: {datatype} data must be {'booleans' if want is bool else 'numbers'}"
-                    )
-                try:
-                    arr = np.array(flat, dtype=np.float64 if datatype.startswith("FP") else np.int64)
-                    if datatype in ("UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32"):
-                        info = np.iinfo(DTYPES[datatype])
-                        if arr.size and (arr.min() < info.min or arr.max() > info.max):
-                            raise ProtocolError(f"input {name!r}: values out of range for {datatype}")
-                    data = arr.astype(DTYPES[datatype]).reshape(shape)
-                except (TypeError, ValueError, OverflowError) as err:
-                    raise ProtocolError(f"input {name!r}: bad {datatype} data ({err})") from None
-        req.inputs[name] = Tensor(name, datatype, shape, data)
-    if pos != len(binary):
-        raise ProtocolError(f"{len(binary) - pos} bytes of binary data after the last input")
-    missing = [s.name for s in specs if s.name not in req.inputs]
-    if missing:
-        raise ProtocolError(f"missing input(s) {missing}")
-    raw_outputs = head.get("outputs")
-    if raw_outputs is not None:
-        if not isinstance(raw_outputs, list):
-            raise ProtocolError("'outputs' must be a list")
-        req.outputs = []
-        for k, item in enumerate(raw_outputs):
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                raise ProtocolError(f"outputs[{k}] must be an object with a 'name'")
-            oparams = item.get("parameters") or {}
-            if not isinstance(oparams, dict):
-                raise ProtocolError(f"outputs[{k}]: 'parameters' must be an object")
-            flag = oparams.get("binary_data")
-            req.outputs.append((item["name"], None if flag is None else bool(flag)))
-    return req
+
+
+def _input_header(
+    item: Any, k: int, by_name: dict[str, TensorSpec], seen: dict[str, Tensor], max_batch: int | None
+) -> tuple[str, str, tuple[int, ...]]:
+    """(name, datatype, shape) of ``inputs[k]``: a known input, given once, of the model's datatype,
+    with a batch within ``max_batch``."""
+    if not isinstance(item, dict):
+        raise ProtocolError(f"inputs[{k}] must be an object")
+    name = item.get("name")
+    if not isinstance(name, str) or name not in by_name:
+        raise ProtocolError(f"inputs[{k}]: unknown input {name!r}; this model takes {sorted(by_name)}")
+    if name in seen:
+        raise ProtocolError(f"input {name!r} given twice")
+    spec = by_name[name]
+    datatype = item.get("datatype")
+    if datatype != spec.datatype:
+        raise ProtocolError(f"input {name!r}: datatype must be {spec.datatype}, got {datatype!r}")
+    shape = _shape(item.get("shape"), f"input {name!r}")
+    if max_batch is not None and shape and shape[0] > max_batch:
+        raise ProtocolError(f"input {name!r}: batch of {shape[0]}, limit {max_batch}")
+    return name, datatype, shape
+
+
+def _binary_size(name: str, item: dict[str, Any]) -> int | None:
+    """The input's ``parameters.binary_data_size`` (None: its data is in the JSON ``data``)."""
+    iparams = item.get("parameters") or {}
+    if not isinstance(iparams, dict):
+        raise ProtocolError(f"input {name!r}: 'parameters' must be an object")
+    size = iparams.get("binary_data_size")
+    if size is None:
+        return None
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ProtocolError(f"input {name!r}: binary_data_size must be a non-negative integer")
+    if "data" in item:
+        raise ProtocolError(f"input {name!r}: both 'data' and binary_data_size given")
+    return size
+
+
+def _binary_data(name: str, datatype: str, shape: tuple[int, ...], count: int, chunk: memoryview) -> Any:
+    """A binary input's data: BYTES elements, or an array of ``shape`` that ``chunk`` fills exactly."""
+    if datatype == "BYTES":
+        return split_bytes_elements(chunk, count, f"input {name!r}")
+    dtype = np.dtype(DTYPES[datatype])
+    if len(chunk) != count * dtype.itemsize:
+        raise ProtocolError(
+            f"input {name!r}: shape {list(shape)} of {datatype} needs {count * dtype.itemsize} "
+            f"bytes, binary_data_size is {len(chunk)}"
+        )
+    return np.frombuffer(chunk, dtype=dtype).reshape(shape)
+
+
+def _json_data(name: str, datatype: str, shape: tuple[int, ...], count: int, item: dict[str, Any]) -> Any:
+    """A JSON input's data (nested or flat ``data``): BYTES from strings, else an array of ``shape``."""
+    if "data" not in item:
+        raise ProtocolError(f"input {name!r}: no 'data' and no binary_data_size")
+    raw = item["data"]
+    flat: list[Any] = []
+    _flatten(raw if isinstance(raw, list) else [raw], flat)
+    if len(flat) != count:
+        raise ProtocolError(f"input {name!r}: shape {list(shape)} needs {count} values, got {len(flat)}")
+    if datatype == "BYTES":
+        if not all(isinstance(v, str) for v in flat):
+            raise ProtocolError(f"input {name!r}: BYTES data in JSON must be strings")
+        return [v.encode("utf-8") for v in flat]
+    return _json_numbers(name, datatype, shape, flat)
+
+
+def _json_numbers(name: str, datatype: str, shape: tuple[int, ...], flat: list[Any]) -> np.ndarray:
+    """JSON numbers (booleans for BOOL) as an array of ``datatype``, each within the type's range."""
+    want = bool if datatype == "BOOL" else (int, float)
+    if not all(isinstance(v, want) and (datatype == "BOOL" or not isinstance(v, bool)) for v in flat):
+        raise ProtocolError(
+            f"input {name!r}: {datatype} data must be {'booleans' if want is bool else 'numbers'}"
+        )
+    try:
+        arr = np.array(flat, dtype=np.float64 if datatype.startswith("FP") else np.int64)
+        if datatype in ("UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32"):
+            info = np.iinfo(DTYPES[datatype])
+            if arr.size and (arr.min() < info.min or arr.max() > info.max):
+                raise ProtocolError(f"input {name!r}: values out of range for {datatype}")
+        return arr.astype(DTYPES[datatype]).reshape(shape)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ProtocolError(f"input {name!r}: bad {datatype} data ({err})") from None
+
+
+def _requested_outputs(raw_outputs: Any) -> list[tuple[str, bool | None]] | None:
+    """The header's ``outputs``: (name, binary flag or None for the request's default); None when absent."""
+    if raw_outputs is None:
+        return None
+    if not isinstance(raw_outputs, list):
+        raise ProtocolError("'outputs' must be a list")
+    outputs: list[tuple[str, bool | None]] = []
+    for k, item in enumerate(raw_outputs):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise ProtocolError(f"outputs[{k}] must be an object with a 'name'")
+        oparams = item.get("parameters") or {}
+        if not isinstance(oparams, dict):
+            raise ProtocolError(f"outputs[{k}]: 'parameters' must be an object")
+        flag = oparams.get("binary_data")
+        outputs.append((item["name"], None if flag is None else bool(flag)))
+    return outputs
 
 
 def encode_response(
@@ -420,20 +463,6 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-
-
-def read_token(path: str) -> str | None:
-    """The shared token in a file, without surrounding whitespace/newlines (None when empty).
-
-    Both sides strip it the same way, so a token file written with ``echo`` authenticates.
-    """
-    from pathlib import Path
-
-    try:
-        return Path(path).expanduser().read_text(encoding="utf-8").strip() or None
-    except (OSError, UnicodeDecodeError) as err:
-        reason = getattr(err, "strerror", None) or str(err)
-        raise FaceGateError(f"{path}: cannot read token file ({reason})") from None
 
 
 def error_body(message: str) -> bytes:

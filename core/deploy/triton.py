@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import logging
 import os
-import signal
 import site
 import subprocess
 import sys
@@ -48,6 +47,7 @@ from core.deploy.protocol import (
     crops_model_name,
     frame_model_name,
 )
+from core.deploy.signals import on_stop_signals
 from core.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -290,37 +290,9 @@ class TritonPythonModel:
 '''
 
 
-def write_model_repository(
-    out: str | Path,
-    recognizer_key: str = "facenet128:onnxruntime",
-    detector_key: str = "mtcnn:onnxruntime",
-    instances: int = 1,
-    kind: str = "KIND_CPU",
-    max_batch: int = 64,
-    queue_delay_us: int = 2000,
-) -> list[Path]:
-    """Write a Triton model repository serving FaceGate's two models; returns the files written.
-
-    The models are Python-backend wrappers of :class:`core.deploy.server.FrameModel` and
-    :class:`core.deploy.server.CropsModel` (same tensors as ``main.py serve``), so a cluster gives
-    the same answers as the bundled endpoint; ``docs/triton.md`` shows how to put the FaceNet network
-    itself on the ONNX Runtime or TensorRT backend for GPU batching.
-    """
-    from core.registry import RECOGNIZER_MODULES, parse_key
-
-    model, _ = parse_key(recognizer_key, "recognizer")
-    dim = int(__import__(RECOGNIZER_MODULES[model], fromlist=["DIM"]).DIM)
-    root = Path(out)
-    written: list[Path] = []
-    common = {
-        "recognizer": recognizer_key,
-        "detector": detector_key,
-        "instances": int(instances),
-        "kind": kind,
-        "d": dim,
-        "delay": int(queue_delay_us),
-    }
-    specs = [
+def _repository_models(model: str, max_batch: int, common: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(model name, config.pbtxt, model.py) of each model in the repository: crops, JPEG crops, frames."""
+    return [
         (
             crops_model_name(model),
             _CROPS_CONFIG.format(
@@ -376,7 +348,39 @@ def write_model_repository(
             ),
         ),
     ]
-    for name, config, model_py in specs:
+
+
+def write_model_repository(
+    out: str | Path,
+    recognizer_key: str = "facenet128:onnxruntime",
+    detector_key: str = "mtcnn:onnxruntime",
+    instances: int = 1,
+    kind: str = "KIND_CPU",
+    max_batch: int = 64,
+    queue_delay_us: int = 2000,
+) -> list[Path]:
+    """Write a Triton model repository serving FaceGate's two models; returns the files written.
+
+    The models are Python-backend wrappers of :class:`core.deploy.server.FrameModel` and
+    :class:`core.deploy.server.CropsModel` (same tensors as ``main.py serve``), so a cluster gives
+    the same answers as the bundled endpoint; ``docs/triton.md`` shows how to put the FaceNet network
+    itself on the ONNX Runtime or TensorRT backend for GPU batching.
+    """
+    from core.registry import RECOGNIZER_MODULES, parse_key
+
+    model, _ = parse_key(recognizer_key, "recognizer")
+    dim = int(__import__(RECOGNIZER_MODULES[model], fromlist=["DIM"]).DIM)
+    root = Path(out)
+    written: list[Path] = []
+    common = {
+        "recognizer": recognizer_key,
+        "detector": detector_key,
+        "instances": int(instances),
+        "kind": kind,
+        "d": dim,
+        "delay": int(queue_delay_us),
+    }
+    for name, config, model_py in _repository_models(model, max_batch, common):
         (root / name / "1").mkdir(parents=True, exist_ok=True)
         for path, text in (
             (root / name / "config.pbtxt", config),
@@ -499,12 +503,13 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal stop
         stop = True
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     try:
-        with serve_crops(
-            recognizer, args.host, args.http_port, args.grpc_port, args.metrics_port, args.max_batch
-        ) as url:
+        with (
+            on_stop_signals(_stop),
+            serve_crops(
+                recognizer, args.host, args.http_port, args.grpc_port, args.metrics_port, args.max_batch
+            ) as url,
+        ):
             print(
                 f"triton serving {crops_model_name(recognizer.model)} ({recognizer.key}) on {url}", flush=True
             )
