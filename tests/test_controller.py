@@ -444,3 +444,19 @@ def test_start_with_the_real_builder_thread(qtbot, tmp_path, builds: FakeBuilds)
     finally:
         builder.stop()
     assert not builder.isRunning()
+
+
+def test_the_controller_imports_no_widget() -> None:
+    """The state machine is testable without a window: importing it loads no QtWidgets nor QtGui."""
+    import subprocess
+    import sys
+
+    code = "import sys, gui.controller; print(sorted(m for m in sys.modules if m.startswith('PySide6.')))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout
+    assert "PySide6.QtCore" in out and "QtWidgets" not in out and "QtGui" not in out
