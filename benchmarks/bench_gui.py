@@ -72,7 +72,7 @@ def gui(seconds: float, realtime: bool, switch_to: str | None, size: tuple[int, 
     app = create_app()
     settings = Settings(Path(os.environ.get("TMPDIR", "/tmp")) / f"facegate-bench-{os.getpid()}.ini")
     w = MainWindow(settings, source="demo")
-    w.source_for = lambda spec: SourceSpec(spec, realtime=realtime, loop=True)  # type: ignore[method-assign]
+    w.controller.source_for = lambda spec: SourceSpec(spec, realtime=realtime, loop=True)  # type: ignore[method-assign]
     w.resize(*size)
     w.show()
     w.start()

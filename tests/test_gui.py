@@ -284,7 +284,7 @@ def test_this_is_not_x_adds_no_sample_and_enrolls_the_face_as_someone_else(
 
 def test_switching_the_recognizer_runtime_mid_stream(door, make_window, qtbot, tmp_path, monkeypatch) -> None:
     """Frames keep flowing while the new runtime builds; tracks keep their identities; the plots mark it."""
-    import gui.main_window as mw
+    import gui.controller as mw  # the controller builds switches
     from tests.conftest import skip_unless_available
 
     skip_unless_available("recognizer", "facenet128:tflite")

@@ -1,0 +1,70 @@
+"""The Detector, Recognizer and Mode dropdowns of the operator window (one toolbar).
+
+Every choice is listed; one that cannot run is greyed (the mouse and keyboard cannot pick it) with its
+reason as tooltip. Showing a key never switches anything; the operator picking one emits ``picked``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QComboBox, QLabel, QToolBar
+
+from gui.backends import Choice
+
+LABELS = (("detector", " Detector "), ("recognizer", " Recognizer "), ("mode", " Mode "))
+
+
+class BackendPickers(QToolBar):
+    picked = Signal(str, str)  # kind, key: the operator chose it
+
+    def __init__(self) -> None:
+        super().__init__("Backends")
+        self.setObjectName("backendsToolbar")
+        self.combos: dict[str, QComboBox] = {}
+        for kind, label in LABELS:
+            self.addWidget(QLabel(label))
+            combo = QComboBox()
+            combo.setObjectName(f"{kind}Combo")
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            combo.setModel(QStandardItemModel(combo))
+            combo.currentIndexChanged.connect(lambda _i, k=kind: self._changed(k))
+            self.combos[kind] = combo
+            self.addWidget(combo)
+
+    def fill(self, kind: str, choices: Iterable[Choice], current: str) -> None:
+        """List ``choices`` for ``kind`` and show ``current`` (no ``picked``)."""
+        combo = self.combos[kind]
+        model: QStandardItemModel = combo.model()  # type: ignore[assignment]
+        combo.blockSignals(True)
+        model.clear()
+        for c in choices:
+            item = QStandardItem(c.label if c.available else f"{c.label}  (unavailable)")
+            item.setData(c.key, Qt.ItemDataRole.UserRole)
+            if not c.available:
+                item.setEnabled(False)  # greyed, and the mouse/keyboard cannot pick it
+                item.setToolTip(f"{c.key}: {c.reason}")
+            else:
+                item.setToolTip(c.key)
+            model.appendRow(item)
+        self.show_key(kind, current)
+        combo.blockSignals(False)
+
+    def show_key(self, kind: str, key: str) -> None:
+        """Show ``key`` in the ``kind`` dropdown without emitting ``picked`` (nothing when not listed)."""
+        combo = self.combos[kind]
+        i = combo.findData(key, Qt.ItemDataRole.UserRole)
+        combo.blockSignals(True)
+        if i >= 0:
+            combo.setCurrentIndex(i)
+        combo.blockSignals(False)
+
+    def index(self, kind: str, key: str) -> int:
+        return self.combos[kind].findData(key, Qt.ItemDataRole.UserRole)
+
+    def _changed(self, kind: str) -> None:
+        key = str(self.combos[kind].currentData(Qt.ItemDataRole.UserRole) or "")
+        if key:
+            self.picked.emit(kind, key)
