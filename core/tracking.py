@@ -548,14 +548,14 @@ class Tracker:
         no_match = sum(o.no_match() for o in obs)
         if not t.decided:
             if best is not None and n_best >= self.min_agree and 2 * n_best > len(obs):
-                d = statistics.median(o.distance for o in obs if o.identity == best and o.supports())  # type: ignore[type-var]
+                d = self._agreeing_median(obs, best)
                 if d <= obs[-1].threshold - self.margin:
                     decision, reason = self._decide(best)
                     self._emit(t, best, d, decision, reason, n_best, ts, frame_index)
                     return
             if no_match >= self.min_unknown and 2 * no_match > len(obs):
-                d = _median([o.distance for o in obs if o.no_match()])
-                self._emit(t, None, d, UNKNOWN, "no-match", no_match, ts, frame_index)
+                nearest = _median([o.distance for o in obs if o.no_match()])
+                self._emit(t, None, nearest, UNKNOWN, "no-match", no_match, ts, frame_index)
                 return
             if len(obs) >= self.max_undecided:
                 self._emit(
@@ -571,13 +571,20 @@ class Tracker:
             return
         # decided: the same face now names someone else, consistently -> a second, flagged event
         if best is not None and best != t.identity and n_best >= self.min_agree and 2 * n_best > len(obs):
-            d = statistics.median(o.distance for o in obs if o.identity == best and o.supports())  # type: ignore[type-var]
+            d = self._agreeing_median(obs, best)
             if d <= obs[-1].threshold - self.margin:
                 decision, _ = self._decide(best)
                 previous = t.identity if t.identity is not None else UNKNOWN
                 self._emit(
                     t, best, d, decision, "identity-changed", n_best, ts, frame_index, CHANGE, previous
                 )
+
+    @staticmethod
+    def _agreeing_median(obs: Sequence[Observation], identity: str) -> float:
+        """Median distance of the results naming ``identity`` within the threshold."""
+        return statistics.median(
+            [o.distance for o in obs if o.identity == identity and o.supports() and o.distance is not None]
+        )
 
     def _decide(self, identity: str) -> tuple[str, str]:
         if self.policy_of is None:

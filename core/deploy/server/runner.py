@@ -39,7 +39,7 @@ def _h11_protocol(head_timeout_s: float) -> type:
                 if not self.transport.is_closing():
                     self.transport.close()
 
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self._arm_head_deadline()
 
