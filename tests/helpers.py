@@ -69,3 +69,17 @@ class MjpegCamera:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+
+def embed_largest_faces(detector, recognizer, paths) -> np.ndarray:
+    """(N, D) embeddings of the largest face of each photo (each photo must have one)."""
+    from core.imageio import load_image
+    from core.pipeline import largest_face
+
+    out = []
+    for p in paths:
+        image = load_image(p)
+        face = largest_face(detector.detect(image))
+        assert face is not None, f"no face in {p}"
+        out.append(recognizer.embed(image, [face])[0])
+    return np.stack(out)

@@ -3,12 +3,10 @@ every celebrity in turn is a stranger (never enrolled) against the other four.""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from core.gallery import Gallery
-from core.imageio import load_image
-from core.pipeline import largest_face
+from tests.helpers import embed_largest_faces
 
 
 @pytest.mark.parametrize("key", ["facenet128:onnxruntime", "facenet512:onnxruntime"])
@@ -18,13 +16,7 @@ def test_leave_one_person_out(key, detector, celeb_train, celeb_val) -> None:
     rec = create_recognizer(key)
 
     def embed(paths):
-        out = []
-        for p in paths:
-            image = load_image(p)
-            face = largest_face(detector.detect(image))
-            assert face is not None, f"no face in {p}"
-            out.append(rec.embed(image, [face])[0])
-        return np.stack(out)
+        return embed_largest_faces(detector, rec, paths)
 
     train = {k: embed(v) for k, v in celeb_train.items()}
     val = {k: embed(v) for k, v in celeb_val.items()}

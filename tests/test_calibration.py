@@ -11,25 +11,15 @@ import pytest
 
 from core import calibration as cal
 from core.imageio import load_image
-from core.pipeline import largest_face
+from tests.helpers import embed_largest_faces
 
 ENROLL = ("ben_afflek", "elton_john")
-
-
-def _embed(detector, rec, paths) -> np.ndarray:
-    out = []
-    for p in paths:
-        image = load_image(p)
-        face = largest_face(detector.detect(image))
-        assert face is not None, f"no face in {p}"
-        out.append(rec.embed(image, [face])[0])
-    return np.stack(out)
 
 
 @pytest.fixture(scope="module")
 def celeb_embeddings(detector, recognizer, celeb_train) -> tuple[list[str], np.ndarray]:
     names = [n for n in ENROLL for _ in celeb_train[n]]
-    return names, _embed(detector, recognizer, [p for n in ENROLL for p in celeb_train[n]])
+    return names, embed_largest_faces(detector, recognizer, [p for n in ENROLL for p in celeb_train[n]])
 
 
 @pytest.fixture(scope="module")
@@ -117,16 +107,18 @@ def test_default_threshold_accepts_no_stranger_at_the_demo_door(
     rec = create_recognizer(key)
     gallery = Gallery(rec.model, rec.default_threshold)
     for name in ENROLLED:
-        gallery.add(name, _embed(detector, rec, celeb_train[name]))
+        gallery.add(name, embed_largest_faces(detector, rec, celeb_train[name]))
     queries = np.concatenate(
         [
-            _embed(detector, rec, [*celeb_val[STRANGER], fr_images / "biden.jpg", fr_images / "obama.jpg"]),
+            embed_largest_faces(
+                detector, rec, [*celeb_val[STRANGER], fr_images / "biden.jpg", fr_images / "obama.jpg"]
+            ),
             cal.impostor_embeddings(detector, rec),
         ]
     )
     accepted = [(m.identity, round(m.distance, 3)) for m in gallery.match(queries) if m.identity]
     assert accepted == [], f"{key} at {rec.default_threshold}: strangers accepted {accepted}"
-    known = [(name, _embed(detector, rec, celeb_val[name])) for name in ENROLLED]
+    known = [(name, embed_largest_faces(detector, rec, celeb_val[name])) for name in ENROLLED]
     right = sum(m.identity == name for name, emb in known for m in gallery.match(emb))
     assert right / sum(len(e) for _, e in known) >= 0.95
 

@@ -21,6 +21,7 @@ pytest.importorskip("pytestqt", reason="GUI tests need pytest-qt")
 
 from core.annotate import COLOURS  # noqa: E402
 from core.recording import EVENT_EXPORT_COLUMNS, FRAME_COLUMNS  # noqa: E402
+from tests.scenes import paste, portrait  # noqa: E402
 
 FPS = 15
 W, H = 960, 540
@@ -28,22 +29,6 @@ START_S = 60_000  # ms: first frames (models built, store opened) on a loaded 2-
 
 
 # ---------------------------------------------------------------------------------------------- scenes
-def _portrait(path: Path, height: int) -> np.ndarray:
-    from core.imageio import load_image
-
-    img = load_image(path)
-    s = height / img.shape[0]
-    return cv2.resize(img, (max(1, int(img.shape[1] * s)), height), interpolation=cv2.INTER_AREA)
-
-
-def _paste(frame: np.ndarray, tile: np.ndarray, x: int, y: int) -> None:
-    th, tw = tile.shape[:2]
-    xa, xb = max(x, 0), min(x + tw, frame.shape[1])
-    ya, yb = max(y, 0), min(y + th, frame.shape[0])
-    if xb > xa and yb > ya:
-        frame[ya:yb, xa:xb] = tile[ya - y : yb - y, xa - x : xb - x]
-
-
 def _background() -> np.ndarray:
     bg = np.zeros((H, W, 3), np.uint8)
     bg[:] = np.linspace(55, 115, W, dtype=np.uint8)[None, :, None]
@@ -52,16 +37,16 @@ def _background() -> np.ndarray:
 
 def _door_video(path: Path, celeb_val, fr_images: Path) -> None:
     """8 s: ben_afflek (allowed) and elton_john (denied) stand at the door; a stranger joins at 4 s."""
-    ben = _portrait(celeb_val["ben_afflek"][0], 240)
-    elton = _portrait(celeb_val["elton_john"][0], 240)
-    stranger = _portrait(fr_images / "biden.jpg", 240)
+    ben = portrait(celeb_val["ben_afflek"][0], 240)
+    elton = portrait(celeb_val["elton_john"][0], 240)
+    stranger = portrait(fr_images / "biden.jpg", 240)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
     for k in range(120):
         frame = _background()
-        _paste(frame, ben, 40 + k // 4, 150)
-        _paste(frame, elton, 380 - k // 6, 180)
+        paste(frame, ben, 40 + k // 4, 150)
+        paste(frame, elton, 380 - k // 6, 180)
         if k >= 60:
-            _paste(frame, stranger, 720, 160)
+            paste(frame, stranger, 720, 160)
         writer.write(frame)
     writer.release()
 
@@ -70,10 +55,10 @@ def _newcomer_video(path: Path, photos: list[Path]) -> None:
     """A person who is not enrolled, one photo after another at the door (about 0.5 s each)."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
     for p in photos:
-        tile = _portrait(p, 320)
+        tile = portrait(p, 320)
         for k in range(8):
             frame = _background()
-            _paste(frame, tile, (W - tile.shape[1]) // 2 + k, 100)
+            paste(frame, tile, (W - tile.shape[1]) // 2 + k, 100)
             writer.write(frame)
     writer.release()
 
@@ -671,12 +656,12 @@ def _mixed_video(path: Path, person: list[np.ndarray], other: np.ndarray) -> Non
     for k in range(120):
         frame = _background()
         if k < 12 or k >= 60:
-            _paste(frame, person[(k // 6) % len(person)], x0 + k % 6, 120)
+            paste(frame, person[(k // 6) % len(person)], x0 + k % 6, 120)
         elif k < 36:
-            _paste(frame, person[2], 40, 120)
-            _paste(frame, other, W - other.shape[1] - 40, 120)
+            paste(frame, person[2], 40, 120)
+            paste(frame, other, W - other.shape[1] - 40, 120)
         else:
-            _paste(frame, other, x0 + k % 6, 120)
+            paste(frame, other, x0 + k % 6, 120)
         writer.write(frame)
     writer.release()
 
