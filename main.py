@@ -9,6 +9,6 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 if __name__ == "__main__":
-    from core.cli import main
+    from app.cli import main
 
     sys.exit(main())

@@ -34,7 +34,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def headless(frames: int) -> dict[str, float]:
-    from core.demo import demo_store
+    from app.demo import demo_store
     from core.engine import Engine
     from core.pipeline import Pipeline
     from core.registry import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER, create_detector, create_recognizer

@@ -10,7 +10,7 @@ Pairs: genuine = every pair of photos of one celebrity; impostor = every pair of
 different celebrities + every celebrity photo against every stranger face. For each model it prints
 the distributions, a FAR/FRR table, the threshold for each target FAR (:func:`threshold_for_far`:
 measured FAR <= target), and then checks a candidate default the way the door uses it: the demo's
-four people enrolled from their train photos (as core/demo.py), their val photos identified, and
+four people enrolled from their train photos (as app/demo.py does), their val photos identified, and
 strangers (mindy_kaling's val photos, face_recognition's biden.jpg and obama*.jpg, the impostor set)
 matched against them.
 
@@ -30,9 +30,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.demo import ENROLLED, STRANGER  # noqa: E402
 from benchmarks.common import machine  # noqa: E402
 from core import calibration as cal  # noqa: E402
-from core.demo import ENROLLED, STRANGER  # noqa: E402
 from core.gallery import Gallery  # noqa: E402
 from core.imageio import load_image  # noqa: E402
 from core.photos import face_recognition_images, people  # noqa: E402

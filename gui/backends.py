@@ -171,7 +171,7 @@ def open_store(path: Path, detector: Any, recognizer: Any, demo: bool) -> Any:
     try:
         compute_missing_embeddings(store, recognizer)
         if demo:
-            from core.demo import demo_store
+            from app.demo import demo_store
 
             demo_store(detector, recognizer, store)
     except BaseException:

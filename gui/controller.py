@@ -478,7 +478,7 @@ def _reopen(chain: Built, store_path: Path, demo: bool, threshold: float | None)
     try:
         compute_missing_embeddings(store, rec)
         if demo:  # the demo's people, once (a file or camera may have started this store)
-            from core.demo import demo_store
+            from app.demo import demo_store
 
             demo_store(chain.local.detector, rec, store)
         local = Pipeline(chain.local.detector, rec, store.gallery(rec.model, thr), threshold=thr)

@@ -571,7 +571,7 @@ class IdentityManager(QDialog):
         self.refresh()
 
     def refresh(self) -> None:
-        from core.demo import is_demo_person
+        from app.demo import is_demo_person
 
         people = self.store.identities()
         self.remove_demo_button.setVisible(any(is_demo_person(p) for p in people))
@@ -644,7 +644,7 @@ class IdentityManager(QDialog):
         return self._do(self.store.remove, name)
 
     def demo_people(self) -> list[str]:
-        from core.demo import is_demo_person
+        from app.demo import is_demo_person
 
         return [p["name"] for p in self.store.identities() if is_demo_person(p)]
 

@@ -63,7 +63,7 @@ def skip_unless_available(kind: str, key: str) -> None:
 @pytest.fixture
 def run_cli(capsys):
     """Run the CLI in-process: returns (exit code, stdout, stderr)."""
-    from core.cli import main
+    from app.cli import main
 
     def _run(*args: str) -> tuple[int, str, str]:
         code = main([str(a) for a in args])
@@ -77,7 +77,7 @@ def make_door(folder: Path, celeb_train, celeb_val) -> tuple[Path, Path, dict[st
     """The door scene: a store with ben_afflek (allowed) and elton_john (denied) enrolled from their
     train photos, and a 105-frame 720p video of their val photos plus a stranger (see
     tests/test_run.py:build_video). Returns (db, video, each person's first/last frame)."""
-    from core.cli import main
+    from app.cli import main
     from tests.scenes import build_video
 
     db = folder / "door.db"

@@ -252,7 +252,7 @@ def test_report_table_shows_each_configurations_energy_per_frame_and_no_made_up_
 
 def _csv_of(folder: Path, rows: list[dict]) -> tuple[list[str], list[dict[str, str]]]:
     """``rows`` written as summary.csv and read back, as the end-to-end test reads them."""
-    from core.bench.report import write_csv
+    from app.bench.report import write_csv
 
     write_csv(folder / "summary.csv", bench.SUMMARY_COLUMNS, rows)
     return _csv(folder / "summary.csv")

@@ -22,7 +22,7 @@ def _jsonl(out: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def enrolled_db(tmp_path_factory, celeb_train):
     """A store with four celebrities enrolled from their train photos (the fifth is a stranger)."""
-    from core.cli import main
+    from app.cli import main
 
     db = tmp_path_factory.mktemp("db") / "celebs.db"
     for name, paths in celeb_train.items():

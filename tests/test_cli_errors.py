@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.cli import main
+from app.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

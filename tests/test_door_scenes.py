@@ -15,7 +15,7 @@ from tests.scenes import door_scene
 
 @pytest.fixture(scope="module")
 def door(tmp_path_factory, celeb_train, celeb_val):
-    from core.cli import main
+    from app.cli import main
 
     folder = tmp_path_factory.mktemp("door")
     db = folder / "door.db"

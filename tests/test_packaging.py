@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("core", "db", "enroll", "gui")
+PACKAGES = ("core", "db", "enroll", "app", "gui")
 
 #: imported only where they exist, never installed from the index (their import failing is reported)
 OPTIONAL_RUNTIMES = {
@@ -106,7 +106,8 @@ def test_wheel_ships_the_packages_and_the_gui_resources_not_the_tests(tmp_path):
         names = set(zf.namelist())
         entry_points = next(zf.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
     for needed in (
-        "core/cli.py",
+        "app/cli/__init__.py",
+        "app/bench/worker.py",
         "core/deploy/protocol.py",
         "core/runtimes/ort.py",
         "db/store.py",
@@ -117,7 +118,7 @@ def test_wheel_ships_the_packages_and_the_gui_resources_not_the_tests(tmp_path):
     ):
         assert needed in names
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/")) or n == "main.py"]
-    assert "facegate = core.cli:main" in entry_points
+    assert "facegate = app.cli:main" in entry_points
 
 
 def test_make_test_runs_ruff_and_mypy_before_the_tests(tmp_path):

@@ -60,7 +60,7 @@ def truncated(src: Path, dst: Path, fraction: float = 0.6) -> Path:
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory, fr_images: Path, celeb_train, celeb_val) -> dict[str, Path]:
     """A store with obama enrolled (obama.jpg, obama2.jpg) and probe photos of him (from obama3.jpg)."""
-    from core.cli import main
+    from app.cli import main
 
     root = tmp_path_factory.mktemp("photos")
     db = root / "photos.db"
@@ -162,7 +162,7 @@ _MEASURE = """
 import sys, time
 from core.imageio import load_image
 from core.registry import DEFAULT_DETECTOR, create_detector
-from core.cli import PHOTO_MIN_FACE
+from app.cli import PHOTO_MIN_FACE
 det = create_detector(DEFAULT_DETECTOR, min_face_size=PHOTO_MIN_FACE)
 t = time.perf_counter()
 faces = det.detect(load_image(sys.argv[1]))

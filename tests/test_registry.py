@@ -27,7 +27,7 @@ HEAVY = (
 def test_listing_backends_imports_no_runtime() -> None:
     code = (
         "import sys, json; sys.path.insert(0, %r)\n"
-        "import core.cli, core.registry, core.pipeline, core.engine, core.sources, db.store, enroll.service\n"
+        "import app.cli, core.registry, core.pipeline, core.engine, core.sources, db.store, enroll.service\n"
         "core.registry.backends()\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(%r))))\n"
     ) % (str(ROOT), HEAVY)

@@ -190,7 +190,7 @@ def test_a_missing_secret_refuses_to_start_on_a_non_loopback_host(tmp_path, how)
 
 def test_a_padded_token_in_the_file_authenticates_on_both_sides(server, tmp_path):
     """The server read '  TOKEN \\n\\n'; a client's token file with its own padding matches it."""
-    from core.run import _token
+    from app.run import _token
 
     assert _http(server.port, "GET", "/v2/models/facenet128_crops", token=TOKEN)[0] == 200
     assert _http(server.port, "GET", "/v2/models/facenet128_crops", token=f"  {TOKEN}  ")[0] == 200

@@ -68,7 +68,7 @@ def test_file_non_realtime_yields_every_frame_then_ends(tmp_path: Path) -> None:
         assert [level(f.image) for f in frames] == list(range(20))
         assert all(f.capture_ms >= 0 and f.timestamp > 0 for f in frames)
         assert source.grabber.dropped == 0 and source.status == "ended"
-    # the original iterator API, as core/run.py uses it
+    # the original iterator API, as app/run.py uses it
     source = open_source(str(video))
     pairs = list(source.frames())
     source.close()

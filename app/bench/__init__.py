@@ -13,7 +13,7 @@ reported against the TensorFlow reference (``mtcnn:tensorflow`` + ``facenet128:t
 face count drift, faces matched and identity agreement, so speed never comes without correctness.
 
 Isolation: each detector+recognizer pair and each baseline runs in its own worker process
-(``python -m core.bench SPEC.json``, :mod:`core.bench.worker`), one at a time. A runtime's memory figure is then its own (the
+(``python -m app.bench SPEC.json``, :mod:`app.bench.worker`), one at a time. A runtime's memory figure is then its own (the
 TensorFlow process's ~1 GB is not charged to ONNX Runtime), and two configurations never share the CPU.
 Workers report progress as JSON lines on their stdout; their stderr goes to ``logs/``.
 
@@ -30,18 +30,18 @@ Outputs in ``--out``:
 Times are ms; FPS = measured frames / seconds spent in processing them (decoding and scaling the video
 frame is not counted: it is in ``capture_ms``).
 
-Modules: :mod:`~core.bench.plan` (options -> worker groups), :mod:`~core.bench.frames` (which frames,
-scaled), :mod:`~core.bench.baselines`, :mod:`~core.bench.worker` (one group in its own process) and
-:mod:`~core.bench.process` (its protocol and endpoint), :mod:`~core.bench.runner` (the parent's side),
-:mod:`~core.bench.analysis` (Table-6 rows, accuracy), :mod:`~core.bench.figures`,
-:mod:`~core.bench.report`, :mod:`~core.bench.machine`, :mod:`~core.bench.command` (``run_bench``).
+Modules: :mod:`~app.bench.plan` (options -> worker groups), :mod:`~app.bench.frames` (which frames,
+scaled), :mod:`~app.bench.baselines`, :mod:`~app.bench.worker` (one group in its own process) and
+:mod:`~app.bench.process` (its protocol and endpoint), :mod:`~app.bench.runner` (the parent's side),
+:mod:`~app.bench.analysis` (Table-6 rows, accuracy), :mod:`~app.bench.figures`,
+:mod:`~app.bench.report`, :mod:`~app.bench.machine`, :mod:`~app.bench.command` (``run_bench``).
 """
 
 from __future__ import annotations
 
-from core.bench.analysis import compare_frames, config_label, read_faces, summarise
-from core.bench.command import prepare_store, run_bench
-from core.bench.constants import (
+from app.bench.analysis import compare_frames, config_label, read_faces, summarise
+from app.bench.command import prepare_store, run_bench
+from app.bench.constants import (
     BASELINES,
     FACE_COLUMNS,
     IOU_MATCH,
@@ -55,12 +55,12 @@ from core.bench.constants import (
     SUMMARY_COLUMNS,
     WARMUP_FRAMES,
 )
-from core.bench.figures import write_figures
-from core.bench.frames import iter_frames, scaled_size, select_frames, video_frame_count
-from core.bench.machine import machine_info
-from core.bench.plan import Group, Plan, UsageError, make_plan, parse_modes, parse_resolutions, select_keys
-from core.bench.report import summary_markdown, write_report
-from core.bench.worker import worker_main
+from app.bench.figures import write_figures
+from app.bench.frames import iter_frames, scaled_size, select_frames, video_frame_count
+from app.bench.machine import machine_info
+from app.bench.plan import Group, Plan, UsageError, make_plan, parse_modes, parse_resolutions, select_keys
+from app.bench.report import summary_markdown, write_report
+from app.bench.worker import worker_main
 
 __all__ = [
     "BASELINES",

@@ -552,7 +552,7 @@ def cmd_sessions(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
-    from core.run import run_headless
+    from app.run import run_headless
 
     return run_headless(ctx, args)
 
@@ -823,7 +823,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_bench(ctx: Context, args: argparse.Namespace) -> int:
-    from core.bench import run_bench
+    from app.bench import run_bench
 
     return int(run_bench(ctx, args))
 

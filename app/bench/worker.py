@@ -1,4 +1,4 @@
-"""A bench worker process (``python -m core.bench SPEC.json``): builds one group's pipeline, runs each of
+"""A bench worker process (``python -m app.bench SPEC.json``): builds one group's pipeline, runs each of
 its runs on the same frames and reports progress and results to the parent as JSON lines on stdout."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.bench.analysis import max_of, mean_of
-from core.bench.baselines import DlibDetector, DlibRecognizer, PackageMTCNN, RGBCache, dlib_gallery
-from core.bench.constants import FACE_COLUMNS, FR_TOLERANCE, REMOTE_TIMEOUT_S, SAMPLER_HZ
-from core.bench.frames import iter_frames
-from core.bench.process import LocalEndpoint, emit, interrupt
+from app.bench.analysis import max_of, mean_of
+from app.bench.baselines import DlibDetector, DlibRecognizer, PackageMTCNN, RGBCache, dlib_gallery
+from app.bench.constants import FACE_COLUMNS, FR_TOLERANCE, REMOTE_TIMEOUT_S, SAMPLER_HZ
+from app.bench.frames import iter_frames
+from app.bench.process import LocalEndpoint, emit, interrupt
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ def _bytes_sent(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def worker_main(spec_path: str) -> int:
-    """Entry of a worker process: ``python -m core.bench SPEC.json``."""
+    """Entry of a worker process: ``python -m app.bench SPEC.json``."""
     # the protocol owns the real stdout; anything a library prints goes to stderr (the worker's log)
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.bench.constants import ROOT
-from core.bench.plan import Group
-from core.bench.process import child_env
-from core.bench.report import fmt
+from app.bench.constants import ROOT
+from app.bench.plan import Group
+from app.bench.process import child_env
+from app.bench.report import fmt
 
 
 class Progress:
@@ -63,7 +63,7 @@ class Tally:
 
 
 def run_group(group: Group, spec: dict[str, Any], out: Path, progress: Progress, tally: Tally) -> None:
-    """Run ``group`` in a worker process (``python -m core.bench SPEC.json``, its stderr to logs/) and
+    """Run ``group`` in a worker process (``python -m app.bench SPEC.json``, its stderr to logs/) and
     wait for it; a run it did not report fails with the log's last error. Interrupted, it terminates the
     worker and re-raises."""
     spec_path = out / "logs" / f"{group.name}.spec.json"
@@ -73,7 +73,7 @@ def run_group(group: Group, spec: dict[str, Any], out: Path, progress: Progress,
     done: set[str] = set()
     with open(log_path, "wb") as logf:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "core.bench", str(spec_path)],
+            [sys.executable, "-m", "app.bench", str(spec_path)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=logf,

@@ -12,15 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.bench.analysis import read_faces, summarise
-from core.bench.constants import RUN_COLUMNS, SUMMARY_COLUMNS, WARMUP_FRAMES
-from core.bench.figures import write_figures
-from core.bench.frames import select_frames, video_frame_count
-from core.bench.machine import machine_info
-from core.bench.plan import Group, Plan, UsageError, make_plan
-from core.bench.process import interrupt, json_default
-from core.bench.report import summary_markdown, write_csv, write_report
-from core.bench.runner import Progress, Tally, run_group
+from app.bench.analysis import read_faces, summarise
+from app.bench.constants import RUN_COLUMNS, SUMMARY_COLUMNS, WARMUP_FRAMES
+from app.bench.figures import write_figures
+from app.bench.frames import select_frames, video_frame_count
+from app.bench.machine import machine_info
+from app.bench.plan import Group, Plan, UsageError, make_plan
+from app.bench.process import interrupt, json_default
+from app.bench.report import summary_markdown, write_csv, write_report
+from app.bench.runner import Progress, Tally, run_group
 
 
 def prepare_store(plan: Plan, db: str | None) -> tuple[str, list[str]]:
@@ -47,7 +47,7 @@ def prepare_store(plan: Plan, db: str | None) -> tuple[str, list[str]]:
             compute_missing_embeddings(store, create_recognizer(key))
         notes.append(f"gallery: {db}")
         return str(db), notes
-    from core.demo import ENROLLED, demo_db_path, demo_store
+    from app.demo import ENROLLED, demo_db_path, demo_store
 
     det = None
     for key in models.values() or ["facenet128:onnxruntime"]:
@@ -151,7 +151,7 @@ def _videos(args: argparse.Namespace) -> list[dict[str, Any]]:
     """``--video`` files (default: the demo video) with their frame count and size."""
     video_paths = [Path(v) for v in (getattr(args, "video", None) or [])]
     if not video_paths:
-        from core.demo import demo_video
+        from app.demo import demo_video
 
         video_paths = [demo_video()]
     videos: list[dict[str, Any]] = []

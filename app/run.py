@@ -17,7 +17,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def run_headless(ctx: Any, args: argparse.Namespace) -> int:
-    from core.cli import check_output_file, printable
+    from app.cli import check_output_file, printable
     from core.engine import Engine
     from core.pipeline import Pipeline
     from core.sources import open_source
@@ -31,7 +31,7 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
     source = open_source(args.source, realtime=True if args.realtime else None)
     try:
         if args.source == "demo" and getattr(args, "db", None) is None:
-            from core.demo import demo_store
+            from app.demo import demo_store
 
             store = demo_store(ctx.video_detector, ctx.recognizer)
         else:

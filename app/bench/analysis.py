@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.bench.constants import IOU_MATCH, MODES
+from app.bench.constants import IOU_MATCH, MODES
 from core.geometry import box_iou
 
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.bench.constants import BASELINES, FR_TOLERANCE, FR_UPSAMPLE, IOU_MATCH, REFERENCE
-from core.bench.plan import Plan
+from app.bench.constants import BASELINES, FR_TOLERANCE, FR_UPSAMPLE, IOU_MATCH, REFERENCE
+from app.bench.plan import Plan
 
 
 def fmt(v: Any, digits: int = 1) -> str:

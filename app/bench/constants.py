@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = (
     Path(__file__).resolve().parents[2]
-)  # the repository: workers run ``main.py`` and ``-m core.bench`` here
+)  # the repository: workers run ``main.py`` and ``-m app.bench`` here
 
 RESOLUTIONS = (480, 720, 1080)  # frame heights; width follows the video's aspect (16:9 -> 854, 1280, 1920)
 MODES = ("local", "cloud", "hybrid")

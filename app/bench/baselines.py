@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.bench.constants import BASELINES, FR_TOLERANCE, FR_UPSAMPLE
+from app.bench.constants import BASELINES, FR_TOLERANCE, FR_UPSAMPLE
 
 
 class RGBCache:

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.bench.plan import UsageError
+from app.bench.plan import UsageError
 
 
 def video_frame_count(path: str | Path) -> tuple[int, int, int]:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from core.bench.constants import ENDPOINT_START_S, ROOT
+from app.bench.constants import ENDPOINT_START_S, ROOT
 
 
 def emit(stream: Any, **msg: Any) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.bench.constants import (
+from app.bench.constants import (
     BASELINES,
     MODES,
     QUICK_FRAMES,
