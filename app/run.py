@@ -17,7 +17,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def run_headless(ctx: Any, args: argparse.Namespace) -> int:
-    from app.cli import check_output_file, printable
+    from app.cli.common import check_output_file, printable
     from core.engine import Engine
     from core.pipeline import Pipeline
     from core.sources import open_source

@@ -30,9 +30,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.demo import ENROLLED, STRANGER  # noqa: E402
 from benchmarks.common import machine  # noqa: E402
 from core import calibration as cal  # noqa: E402
+from core.demo_video import ENROLLED, STRANGER  # noqa: E402
 from core.gallery import Gallery  # noqa: E402
 from core.imageio import load_image  # noqa: E402
 from core.photos import face_recognition_images, people  # noqa: E402

@@ -463,7 +463,7 @@ def open_source(
     backoff = (backoff_initial_s, backoff_max_s)
     spec = spec.strip()
     if spec == "demo":
-        from app.demo import demo_video
+        from core.demo_video import demo_video
 
         return _open_file(VideoReader(str(demo_video()), live=False, name="demo"), bool(realtime), backoff)
     if spec.isdigit() or spec.startswith("/dev/video"):

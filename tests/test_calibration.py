@@ -100,7 +100,7 @@ def test_default_threshold_accepts_no_stranger_at_the_demo_door(
     key, detector, celeb_train, celeb_val, fr_images
 ) -> None:
     """Issue 9: at the old defaults (1.10 / 1.08) strangers were accepted (at 1.059-1.091 / 1.075-1.078)."""
-    from app.demo import ENROLLED, STRANGER
+    from core.demo_video import ENROLLED, STRANGER
     from core.gallery import Gallery
     from core.registry import create_recognizer
 

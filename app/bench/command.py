@@ -151,7 +151,7 @@ def _videos(args: argparse.Namespace) -> list[dict[str, Any]]:
     """``--video`` files (default: the demo video) with their frame count and size."""
     video_paths = [Path(v) for v in (getattr(args, "video", None) or [])]
     if not video_paths:
-        from app.demo import demo_video
+        from core.demo_video import demo_video
 
         video_paths = [demo_video()]
     videos: list[dict[str, Any]] = []

@@ -1,0 +1,47 @@
+"""What every command shares: one-line output, safe printing of stored names, output-file checks."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from core.errors import FaceGateError
+
+log = logging.getLogger("facegate")
+
+#: smallest face (px) the photo commands look for: MTCNN's classic 20 px, as the study's package used
+PHOTO_MIN_FACE = 20
+
+
+def print_error(msg: str) -> None:
+    """``error: msg`` on stderr, one line, control characters escaped."""
+    print(f"error: {printable(msg)}", file=sys.stderr, flush=True)
+
+
+def print_line(line: str) -> None:
+    """One line on stdout, flushed (a pipe reader sees each result as it comes)."""
+    print(line, flush=True)
+
+
+def printable(text: object) -> str:
+    """``text`` with control and other non-printable characters escaped (``\\x1b``, ``\\n``, ``\\u202e``):
+    a name from the store can never move the cursor, recolour or rewrite the operator's terminal."""
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in s)
+
+
+def check_output_file(path: str | Path | None, option: str) -> None:
+    """Refuse, before any work, an output file that names a folder or lies under a file."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise FaceGateError(f"{option} {p}: is a folder; name a file in it, e.g. {p / 'out.csv'}")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise FaceGateError(f"{option} {p}: cannot create it, {parent} is a file, not a folder")
+            break

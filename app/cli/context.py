@@ -1,0 +1,91 @@
+"""The detector, recognizer and store one CLI invocation uses, each built on first use."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from app.cli.common import PHOTO_MIN_FACE, log
+from core.errors import FaceGateError
+
+
+class Context:
+    """Lazily built detector / recognizer / store for one CLI invocation."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from core.registry import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER
+
+        self.args = args
+        self.detector_key = getattr(args, "detector", None) or DEFAULT_DETECTOR
+        self.recognizer_key = getattr(args, "recognizer", None) or DEFAULT_RECOGNIZER
+        self._detector: Any = None
+        self._video_detector: Any = None
+        self._recognizer: Any = None
+        self._store: Any = None
+
+    @property
+    def db_path(self) -> Path:
+        from core.paths import default_db_path
+
+        return Path(getattr(self.args, "db", None) or default_db_path())
+
+    @property
+    def detector(self) -> Any:
+        """The detector for still photos: finds faces down to PHOTO_MIN_FACE px (speed matters less)."""
+        if self._detector is None:
+            from core.registry import create_detector
+
+            self._detector = create_detector(self.detector_key, min_face_size=PHOTO_MIN_FACE)
+        return self._detector
+
+    @property
+    def video_detector(self) -> Any:
+        """The detector for video, with the model's own defaults (MTCNN: faces >= 40 px, for speed)."""
+        if self._video_detector is None:
+            from core.registry import create_detector
+
+            self._video_detector = create_detector(self.detector_key)
+        return self._video_detector
+
+    @property
+    def recognizer(self) -> Any:
+        if self._recognizer is None:
+            from core.registry import create_recognizer
+
+            self._recognizer = create_recognizer(self.recognizer_key)
+        return self._recognizer
+
+    @property
+    def threshold(self) -> float:
+        thr = getattr(self.args, "threshold", None)
+        if thr is not None:
+            return float(thr)
+        calibrated = self.calibrated_threshold()
+        return calibrated if calibrated is not None else float(self.recognizer.default_threshold)
+
+    def calibrated_threshold(self) -> float | None:
+        """The threshold ``main.py calibrate`` stored in the database for this recognizer model, if any."""
+        if not hasattr(self, "_calibrated"):
+            cal = None
+            if self.db_path.exists():
+                try:
+                    cal = self.store.calibration(self.recognizer.model)
+                except FaceGateError as err:  # verify needs no database: fall back to the model default
+                    log.warning("no calibrated threshold: %s", err)
+            self._calibrated = float(cal["threshold"]) if cal else None
+        return self._calibrated
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from db.store import Store
+
+            self._store = Store(self.db_path)
+        return self._store
+
+    def pipeline(self) -> Any:
+        from core.pipeline import Pipeline
+
+        gallery = self.store.gallery(self.recognizer.model, self.threshold)
+        return Pipeline(self.detector, self.recognizer, gallery, threshold=self.threshold)
