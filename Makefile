@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup run lint typecheck check test provision bench wheel clean
+.PHONY: setup run lint imports typecheck check test provision bench wheel clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup.sh
@@ -19,11 +19,16 @@ lint: setup
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
 
+# the layers (core <- db <- enroll <- app, gui) and Qt only in gui: the contracts in pyproject.toml
+imports: setup
+	$(BIN)/lint-imports
+
 typecheck: setup
 	$(BIN)/python -m mypy
 
-# the CI checks: any ruff finding, unformatted file or mypy error fails the build before the tests run
-check: lint typecheck
+# the CI checks: any ruff finding, unformatted file, broken import contract or mypy error fails the
+# build before the tests run
+check: lint imports typecheck
 
 test: check
 	$(BIN)/python -m pytest
