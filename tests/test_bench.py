@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core import bench
+from app import bench
 from core.recording import FRAME_COLUMNS
 from core.registry import BackendInfo
 
