@@ -178,11 +178,14 @@ class AccessPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(0, 48)
         header.setSectionResizeMode(NAME_COL, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 3, 5, 6):
+        for col in (1, 3):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        for col, width in ((5, 44), (6, 40)):  # distance and track id: short numbers
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
+            header.resizeSection(col, width)
         # the reason/correction column is read in full in its tooltip; it must not squeeze the names
         header.setSectionResizeMode(REASON_COL, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(REASON_COL, 120)
+        header.resizeSection(REASON_COL, 84)
         header.setMinimumSectionSize(36)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
