@@ -109,6 +109,7 @@ class SessionController(QObject):
         self.running = False
         self.starting = False
         self.closing = False
+        self._start_gen = 0  # each start's number: a build for an older one is dropped
         self.choices: dict[str, dict[str, Choice]] = {kind: {} for kind in KINDS}
         self.remote_error: str | None = "checking the deploy client…"
         worker.sessionStarted.connect(self._on_session_started)
@@ -289,6 +290,8 @@ class SessionController(QObject):
             return
         spec = spec.strip() or "demo"
         self.source_spec = spec
+        self._start_gen += 1
+        gen = self._start_gen
         self.starting = True
         self.startRequested.emit(spec)
         self.stateChanged.emit()
@@ -307,7 +310,7 @@ class SessionController(QObject):
                 threshold,
                 self.settings.remote,
                 self.worker.last_image,
-                done=lambda b: self._session_built(b, src),
+                done=lambda b: self._session_built(b, src, gen),
                 failed=self._start_failed,
             ),
         )
@@ -330,8 +333,10 @@ class SessionController(QObject):
         self._chain = built
         return built
 
-    def _session_built(self, built: Built, src: SourceSpec) -> None:
+    def _session_built(self, built: Built, src: SourceSpec, gen: int | None = None) -> None:
         if self.closing:
+            return
+        if gen is not None and gen != self._start_gen:  # stopped (or restarted) while it was building
             return
         for note in built.notes:
             self._say(note)
@@ -360,6 +365,11 @@ class SessionController(QObject):
         self.stateChanged.emit()
 
     def stop(self) -> None:
+        """Stop what runs; a start still building is called off (its build is dropped when it lands)."""
+        if self.starting and not self.running:
+            self._start_gen += 1
+            self.starting = False
+            self.stateChanged.emit()
         self.worker.call(self.worker.close_session, "stopped by the operator")
 
     def toggle(self, spec: str) -> None:

@@ -377,11 +377,6 @@ def test_stop_during_a_switch_build_ends_the_session_and_keeps_the_choice(
     assert ctl.applied["recognizer"] == TFLITE  # and the next start runs it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found in this restructuring, kept as is (no behaviour change): Stop while a start builds "
-    "is lost, the session opens when the build is done",
-)
 def test_stop_during_a_start_build_leaves_no_running_session(rig: Rig, builds: FakeBuilds) -> None:
     rig.ctl.start("demo")
     rig.worker.run_all()  # closed what ran; the build is on its way
