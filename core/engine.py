@@ -131,7 +131,7 @@ class Engine:
         t1 = time.perf_counter()
         if self.tracker is not None:
             self.tracker.update(faces, index, ts, image)
-            todo = [f for f in faces if f.data.get("needs_recognition")]
+            todo = [f for f in faces if f.tracking.needs_recognition]
         else:
             todo = faces
         pipe.embed(image, todo)
@@ -151,11 +151,11 @@ class Engine:
         if capture_ms is not None:
             timings["capture_ms"] = capture_ms
         result = frame_result(pipe, image, faces, timings, index, ts, mode=self.mode)
-        result.data["recognized"] = len(todo)
+        result.recognized = len(todo)
         self.fps.tick()
         self._account(result)
         events = self.tracker.pop_events() if self.tracker is not None else []
-        result.data["events"] = events
+        result.events = events
         self._record(result, dropped, events)
         return result
 
@@ -163,7 +163,7 @@ class Engine:
         s = self.stats
         s.frames += 1
         s.faces += len(result.faces)
-        s.recognized += int(result.data.get("recognized", 0))
+        s.recognized += result.recognized
         for name in {f.identity for f in result.faces if f.identity}:
             s.seen[name] = s.seen.get(name, 0) + 1
 

@@ -46,7 +46,7 @@ class Pipeline:
         for (f, _), m in zip(todo, self.gallery.match(embeddings, self.threshold)):
             f.identity = m.identity
             f.distance = m.distance
-            f.data["candidate"] = m.candidate
+            f.candidate = m.candidate
 
     def process(
         self, image_bgr: np.ndarray, frame_index: int = 0, timestamp: float | None = None
@@ -104,9 +104,10 @@ def frame_result(
         recognizer=getattr(pipe.recognizer, "key", ""),
         mode=str(remote.get("mode") or getattr(pipe, "mode", None) or mode),
     )
-    for key in ("bytes_up", "bytes_down"):
-        if remote.get(key) is not None:
-            result.data[key] = int(remote[key])
+    if remote.get("bytes_up") is not None:
+        result.bytes_up = int(remote["bytes_up"])
+    if remote.get("bytes_down") is not None:
+        result.bytes_down = int(remote["bytes_down"])
     return result
 
 

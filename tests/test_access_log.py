@@ -152,9 +152,9 @@ def test_switching_the_recognizer_model_rechecks_every_track_without_new_events(
 
     engine = Engine(_OneFace(), None)
     image = np.zeros((100, 100, 3), np.uint8)
-    reasons = [engine.process(image, k, 1000.0 + k).faces[0].data["recognition_reason"] for k in range(6)]
+    reasons = [engine.process(image, k, 1000.0 + k).faces[0].tracking.recognition_reason for k in range(6)]
     assert reasons == ["new", "undecided", "undecided", None, None, None]
     engine.swap(_Other())
     after = engine.process(image, 6, 1006.0).faces[0]
-    assert after.data["recognition_reason"] == "reverify" and after.decision == "granted"
+    assert after.tracking.recognition_reason == "reverify" and after.decision == "granted"
     assert len(engine.close().events) == 1

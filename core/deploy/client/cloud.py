@@ -90,7 +90,7 @@ class CloudPipeline(RemotePipeline):
                 landmarks=None if lm is None else lm.copy(),
                 embedding=e.astype(np.float32),
             )
-            face.data["embedded_by"] = self.mode
+            face.embedded_by = self.mode
             faces.append(face)
         return faces
 

@@ -71,7 +71,7 @@ class HybridPipeline(RemotePipeline):
             emb = rec.embed_crops(crops)
         for f, e in zip(faces, emb, strict=True):
             f.embedding = e
-            f.data["embedded_by"] = self.mode + (FALLBACK_SUFFIX if self._net.fallback else "")
+            f.embedded_by = self.mode + (FALLBACK_SUFFIX if self._net.fallback else "")
         return emb
 
     def _remote_embed(self, crops: np.ndarray) -> np.ndarray:
