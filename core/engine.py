@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.pipeline import frame_result, stage_timings
+from core.protocols import FacePipeline
 from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, access_event_row, frame_row
 from core.tracking import AccessEvent, Tracker
 from core.types import FrameResult
@@ -40,7 +41,7 @@ class EngineStats:
 class Engine:
     def __init__(
         self,
-        pipeline: Any,
+        pipeline: FacePipeline,
         store: Any = None,
         source_name: str = "",
         mode: str = "local",
@@ -97,7 +98,7 @@ class Engine:
         return self._policy_of(name)[0]
 
     # ------------------------------------------------------------------ per frame
-    def swap(self, pipeline: Any) -> None:
+    def swap(self, pipeline: FacePipeline) -> None:
         """Use another (already built and warmed) pipeline from the next frame on.
 
         Tracks keep their identities across a runtime switch (same embeddings); a switch to another

@@ -536,11 +536,7 @@ class InferenceWorker(TaskThread):
         b.local.threshold = float(threshold)
         if b.local.gallery is not None:
             b.local.gallery.threshold = float(threshold)
-        if b.pipeline is not b.local:
-            try:
-                b.pipeline.threshold = float(threshold)
-            except AttributeError:
-                pass
+        # a cloud/hybrid pipeline reads the local one's threshold (its ``threshold`` is read-only)
         return True
 
     def reload_gallery(self) -> int:
