@@ -152,7 +152,7 @@ def main() -> int:
                     min_agree=agree,
                     min_unknown=unknown,
                     max_undecided=max(12, agree, unknown),
-                    policy_of=engine._policy_of,
+                    policy_of=engine._decision_and_reason,
                 )
                 return engine
 

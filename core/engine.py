@@ -58,7 +58,9 @@ class Engine:
         self.mode = mode
         self.sampler = sampler
         self.tracker = (
-            tracker if tracker is not None else (Tracker(policy_of=self._policy_of) if track else None)
+            tracker
+            if tracker is not None
+            else (Tracker(policy_of=self._decision_and_reason) if track else None)
         )
         self.fps = FPSMonitor()
         self.stats = EngineStats()
@@ -78,9 +80,10 @@ class Engine:
         self._thumbs: dict[int, bytes] = {}  # track id -> JPEG of its face when last recognised
         self._closed = False
 
-    # ------------------------------------------------------------------ policy
-    def _policy_of(self, name: str) -> tuple[str, str]:
-        """(decision, reason) for an enrolled ``name`` now; schedules are evaluated at every call."""
+    # ------------------------------------------------------------------ decisions
+    def _decision_and_reason(self, name: str) -> tuple[str, str]:
+        """(decision, reason) for an enrolled ``name`` now, from their policy; schedules are evaluated at
+        every call."""
         if self.store is None:
             return "granted", "matched"
         decision = self.store.decision_for(name)
@@ -92,10 +95,11 @@ class Engine:
         """A policy, rename or removal changed in the store. Decisions are looked up when they are made,
         so nothing is cached; kept for callers that announce changes."""
 
-    def _decision(self, name: str | None) -> str:
+    def _decision_for(self, name: str | None) -> str:
+        """ "granted" / "denied" for an enrolled ``name`` now, "unknown" for no name."""
         if name is None:
             return "unknown"
-        return self._policy_of(name)[0]
+        return self._decision_and_reason(name)[0]
 
     # ------------------------------------------------------------------ per frame
     def swap(self, pipeline: FacePipeline) -> None:
@@ -146,7 +150,7 @@ class Engine:
                         self._thumbs[f.track_id] = _thumbnail(image, f.box)
         for f in faces:
             if f.decision is None:
-                f.decision = self._decision(f.identity) if (self.tracker is None or f.identity) else None
+                f.decision = self._decision_for(f.identity) if (self.tracker is None or f.identity) else None
         t3 = time.perf_counter()
         timings = stage_timings(t0, t1, t2, t3)
         if capture_ms is not None:

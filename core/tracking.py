@@ -177,9 +177,9 @@ class Tracker:
             ("ambiguous").
         margin: the median distance of the agreeing results must be at least this far inside the threshold
             (L2); results within ``margin`` of the threshold (either side) are also re-checked next frame.
-        policy_of: name -> "allowed" | "denied" | None, or a ``(decision, reason)`` pair (resolve schedules
-            inside it). "allowed" gives "granted", anything else "denied" (default deny). Without it every
-            known identity is granted.
+        policy_of: name -> their policy ("allowed" | "denied" | None), or the ``(decision, reason)`` pair
+            it yields now (resolve schedules inside it). "allowed" gives "granted", anything else "denied"
+            (default deny). Without it every known identity is granted.
         max_centre_shift: fallback gate for fast motion, when IoU fails: centre shift at most this fraction
             of the face size (and sizes within 1.5x) still matches, ranked below every IoU match.
         velocity_alpha: smoothing of the constant-velocity estimate (1 = last displacement only).
@@ -589,16 +589,17 @@ class Tracker:
         )
 
     def _decide(self, identity: str) -> tuple[str, str]:
+        """(decision, reason) for a matched ``identity``: their policy yields the decision."""
         if self.policy_of is None:
             return GRANTED, "matched"
         try:
-            policy = self.policy_of(identity)
+            answer = self.policy_of(identity)  # their policy, or the decision it yields now
         except Exception as err:  # a store error must not stop the camera loop; deny and say why
             log.warning("policy lookup for %s failed (%s); access denied", identity, err)
             return DENIED, "policy-error"
-        if isinstance(policy, tuple):
-            return policy[0], policy[1]
-        return (GRANTED, "matched") if policy == "allowed" else (DENIED, "policy")
+        if isinstance(answer, tuple):
+            return answer[0], answer[1]
+        return (GRANTED, "matched") if answer == "allowed" else (DENIED, "policy")
 
     def _emit(
         self,
