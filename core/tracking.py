@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 GRANTED, DENIED, UNKNOWN = "granted", "denied", "unknown"
-DECISION, CHANGE = "decision", "change"
+KIND_DECISION, KIND_CHANGE = "decision", "change"  # AccessEvent.kind: a first decision, or a change
 _PATCH = 16  # side of the grey appearance patch, px
 _KEEP_DECIDED = 15  # results kept per decided track (to see a change of identity)
 _KEEP_PATCHES = 8  # reference looks per track for the appearance check
@@ -78,7 +78,7 @@ class AccessEvent:
     frame_index: int = 0
     observations: int = 0  # recognition results of this face the decision rests on
     reason: str = ""
-    kind: str = DECISION
+    kind: str = KIND_DECISION
     previous: str | None = None  # kind "change": the identity shown before
     camera: str = ""
     clear_timestamp: float | None = None  # time.time() of the face's first clear frame
@@ -578,7 +578,7 @@ class Tracker:
                 decision, _ = self._decide(best)
                 previous = t.identity if t.identity is not None else UNKNOWN
                 self._emit(
-                    t, best, d, decision, "identity-changed", n_best, ts, frame_index, CHANGE, previous
+                    t, best, d, decision, "identity-changed", n_best, ts, frame_index, KIND_CHANGE, previous
                 )
 
     @staticmethod
@@ -611,11 +611,11 @@ class Tracker:
         observations: int,
         ts: float,
         frame_index: int,
-        kind: str = DECISION,
+        kind: str = KIND_DECISION,
         previous: str | None = None,
     ) -> None:
-        if kind == DECISION and t.previous is not None:  # took a decided person's place without a gap
-            kind, previous, reason = CHANGE, t.previous, "identity-changed"
+        if kind == KIND_DECISION and t.previous is not None:  # took a decided person's place without a gap
+            kind, previous, reason = KIND_CHANGE, t.previous, "identity-changed"
         event = AccessEvent(
             ts,
             t.track_id,
@@ -636,7 +636,7 @@ class Tracker:
         t.observations = [o for o in t.observations if o.identity == identity][-self.min_agree :]
         self._events.append(event)
         self._counts["events"] += 1
-        if kind == CHANGE:
+        if kind == KIND_CHANGE:
             self._counts["identity_changes"] += 1
             log.info("track %d: %s -> %s (%s)", t.track_id, previous, identity or UNKNOWN, reason)
 

@@ -117,6 +117,21 @@ def test_recognition_until_decided_then_every_reverify_only() -> None:
     assert stats["skipped_fraction"] > 0.9
 
 
+def test_the_trackers_view_of_a_face_is_on_face_tracking() -> None:
+    """The engine, the annotator and the decision benchmark read ``face.tracking``: an untracked face is
+    neither pending nor to be recognised; a recognised face keeps this frame's own gallery answer."""
+    untracked = face(50, 50)
+    assert not (
+        untracked.tracking.needs_recognition or untracked.tracking.pending or untracked.tracking.observed
+    )
+    tracker = Tracker(min_agree=3, policy_of=POLICIES.get)
+    f = step(tracker, [face(50, 50, who="a")], 7, {"a": ("alice", 0.4)})[0]
+    t = f.tracking
+    assert (t.needs_recognition, t.recognition_reason, t.frame_index, t.clear) == (True, "new", 7, True)
+    assert (t.observed, t.raw_identity, t.raw_distance) == (True, "alice", 0.4)
+    assert t.pending and f.identity is None  # one result is no decision yet
+
+
 def test_nothing_is_shown_before_the_decision() -> None:
     tracker = Tracker(min_agree=3, policy_of=POLICIES.get)
     shown = [
