@@ -53,7 +53,7 @@ class Face:
     decision: str | None = None  # "granted" | "denied" | "unknown" once decided
     candidate: str | None = None  # nearest gallery identity even when beyond the threshold
     keypoints6: np.ndarray | None = None  # (6, 2) float32 px, BlazeFace's raw keypoints (not clipped)
-    embedded_by: str | None = None  # remote pipelines: mode that embedded it ("hybrid", "cloud->local")
+    embedded_by: str | None = None  # remote pipelines: "cloud", "hybrid" or "hybrid->local"
     tracking: FaceTrack = field(default_factory=FaceTrack)  # the tracker's view; defaults when untracked
 
     @property
