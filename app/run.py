@@ -94,7 +94,7 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
                 last_mode = result.mode
             if show is not None:
                 show(frame.image, result)
-            for ev in result.data["events"]:
+            for ev in result.events:
                 line = f"event: track {ev.track_id} {printable(ev.identity or 'unknown')} -> {ev.decision}"
                 print(("\r" + line.ljust(118) + "\n") if tty else line, end="", flush=True)
                 if not tty:
@@ -106,7 +106,7 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
                 line = (
                     f"frame {engine.stats.frames:5d}  {fps:5.1f} FPS  faces {len(result.faces)} "
                     f"[{names}]  detect {t['detect_ms']:.0f} ms  embed {t['embed_ms']:.0f} ms "
-                    f"({result.data['recognized']} recognised)  dropped {source.grabber.dropped}  {source.status}"
+                    f"({result.recognized} recognised)  dropped {source.grabber.dropped}  {source.status}"
                 )
                 print(("\r" + line[:118].ljust(118)) if tty else line, end="" if tty else "\n", flush=True)
             if args.frames and engine.stats.frames >= args.frames:

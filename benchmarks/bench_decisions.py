@@ -59,9 +59,9 @@ def evaluate(engine_factory, scene, rule):
         compute.append(r.timings_ms["total_ms"])
         present = {n for _, n, a, b in scene.appearances if a <= k <= b}
         for f in r.faces:
-            if "raw_identity" in f.data:
+            if f.tracking.observed:
                 results += 1
-                wrong_results += f.data["raw_identity"] not in present | {None}
+                wrong_results += f.tracking.raw_identity not in present | {None}
     events = engine.close().events
     right, used = 0, set()
     for _label, name, first, last in scene.appearances:
@@ -152,7 +152,7 @@ def main() -> int:
                     min_agree=agree,
                     min_unknown=unknown,
                     max_undecided=max(12, agree, unknown),
-                    policy_of=engine._policy_of,
+                    policy_of=engine._decision_and_reason,
                 )
                 return engine
 

@@ -32,7 +32,7 @@ class Annotator:
         fs = self.font_scale * scale
         th = max(1, int(round(self.thickness * scale)))
         for f in result.faces:
-            pending = bool(f.data.get("pending"))  # tracked, not decided yet: nothing to claim
+            pending = f.tracking.pending  # tracked, not decided yet: nothing to claim
             decision = (
                 f.decision
                 if f.decision in COLOURS

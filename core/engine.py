@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.pipeline import frame_result, stage_timings
+from core.protocols import FacePipeline
 from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, access_event_row, frame_row
 from core.tracking import AccessEvent, Tracker
 from core.types import FrameResult
@@ -40,7 +41,7 @@ class EngineStats:
 class Engine:
     def __init__(
         self,
-        pipeline: Any,
+        pipeline: FacePipeline,
         store: Any = None,
         source_name: str = "",
         mode: str = "local",
@@ -57,7 +58,9 @@ class Engine:
         self.mode = mode
         self.sampler = sampler
         self.tracker = (
-            tracker if tracker is not None else (Tracker(policy_of=self._policy_of) if track else None)
+            tracker
+            if tracker is not None
+            else (Tracker(policy_of=self._decision_and_reason) if track else None)
         )
         self.fps = FPSMonitor()
         self.stats = EngineStats()
@@ -77,9 +80,10 @@ class Engine:
         self._thumbs: dict[int, bytes] = {}  # track id -> JPEG of its face when last recognised
         self._closed = False
 
-    # ------------------------------------------------------------------ policy
-    def _policy_of(self, name: str) -> tuple[str, str]:
-        """(decision, reason) for an enrolled ``name`` now; schedules are evaluated at every call."""
+    # ------------------------------------------------------------------ decisions
+    def _decision_and_reason(self, name: str) -> tuple[str, str]:
+        """(decision, reason) for an enrolled ``name`` now, from their policy; schedules are evaluated at
+        every call."""
         if self.store is None:
             return "granted", "matched"
         decision = self.store.decision_for(name)
@@ -91,13 +95,14 @@ class Engine:
         """A policy, rename or removal changed in the store. Decisions are looked up when they are made,
         so nothing is cached; kept for callers that announce changes."""
 
-    def _decision(self, name: str | None) -> str:
+    def _decision_for(self, name: str | None) -> str:
+        """ "granted" / "denied" for an enrolled ``name`` now, "unknown" for no name."""
         if name is None:
             return "unknown"
-        return self._policy_of(name)[0]
+        return self._decision_and_reason(name)[0]
 
     # ------------------------------------------------------------------ per frame
-    def swap(self, pipeline: Any) -> None:
+    def swap(self, pipeline: FacePipeline) -> None:
         """Use another (already built and warmed) pipeline from the next frame on.
 
         Tracks keep their identities across a runtime switch (same embeddings); a switch to another
@@ -131,7 +136,7 @@ class Engine:
         t1 = time.perf_counter()
         if self.tracker is not None:
             self.tracker.update(faces, index, ts, image)
-            todo = [f for f in faces if f.data.get("needs_recognition")]
+            todo = [f for f in faces if f.tracking.needs_recognition]
         else:
             todo = faces
         pipe.embed(image, todo)
@@ -145,17 +150,17 @@ class Engine:
                         self._thumbs[f.track_id] = _thumbnail(image, f.box)
         for f in faces:
             if f.decision is None:
-                f.decision = self._decision(f.identity) if (self.tracker is None or f.identity) else None
+                f.decision = self._decision_for(f.identity) if (self.tracker is None or f.identity) else None
         t3 = time.perf_counter()
         timings = stage_timings(t0, t1, t2, t3)
         if capture_ms is not None:
             timings["capture_ms"] = capture_ms
         result = frame_result(pipe, image, faces, timings, index, ts, mode=self.mode)
-        result.data["recognized"] = len(todo)
+        result.recognized = len(todo)
         self.fps.tick()
         self._account(result)
         events = self.tracker.pop_events() if self.tracker is not None else []
-        result.data["events"] = events
+        result.events = events
         self._record(result, dropped, events)
         return result
 
@@ -163,7 +168,7 @@ class Engine:
         s = self.stats
         s.frames += 1
         s.faces += len(result.faces)
-        s.recognized += int(result.data.get("recognized", 0))
+        s.recognized += result.recognized
         for name in {f.identity for f in result.faces if f.identity}:
             s.seen[name] = s.seen.get(name, 0) + 1
 

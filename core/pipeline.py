@@ -6,19 +6,22 @@ Returns the one result type (:class:`core.types.FrameResult`) with per-stage tim
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.gallery import Gallery
 from core.types import Face, FrameResult
 
+if TYPE_CHECKING:
+    from core.protocols import Detector, FacePipeline, Recognizer
+
 
 class Pipeline:
     def __init__(
         self,
-        detector: Any,
-        recognizer: Any,
+        detector: Detector,
+        recognizer: Recognizer,
         gallery: Gallery | None = None,
         threshold: float | None = None,
     ) -> None:
@@ -46,7 +49,7 @@ class Pipeline:
         for (f, _), m in zip(todo, self.gallery.match(embeddings, self.threshold)):
             f.identity = m.identity
             f.distance = m.distance
-            f.data["candidate"] = m.candidate
+            f.candidate = m.candidate
 
     def process(
         self, image_bgr: np.ndarray, frame_index: int = 0, timestamp: float | None = None
@@ -55,7 +58,7 @@ class Pipeline:
 
 
 def process_frame(
-    pipe: Any, image_bgr: np.ndarray, frame_index: int = 0, timestamp: float | None = None
+    pipe: FacePipeline, image_bgr: np.ndarray, frame_index: int = 0, timestamp: float | None = None
 ) -> FrameResult:
     """detect -> embed every face -> match with any pipeline (local, cloud or hybrid)."""
     t0 = time.perf_counter()
@@ -79,7 +82,7 @@ def stage_timings(t0: float, t1: float, t2: float, t3: float) -> dict[str, float
 
 
 def frame_result(
-    pipe: Any,
+    pipe: FacePipeline,
     image_bgr: np.ndarray,
     faces: list[Face],
     timings: dict[str, float],
@@ -104,9 +107,10 @@ def frame_result(
         recognizer=getattr(pipe.recognizer, "key", ""),
         mode=str(remote.get("mode") or getattr(pipe, "mode", None) or mode),
     )
-    for key in ("bytes_up", "bytes_down"):
-        if remote.get(key) is not None:
-            result.data[key] = int(remote[key])
+    if remote.get("bytes_up") is not None:
+        result.bytes_up = int(remote["bytes_up"])
+    if remote.get("bytes_down") is not None:
+        result.bytes_down = int(remote["bytes_down"])
     return result
 
 

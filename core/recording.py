@@ -124,7 +124,7 @@ def frame_row(
         session_id: the recording session this frame belongs to.
         result: the frame's result; stage times come from ``result.timings_ms`` (``capture_ms``,
             ``detect_ms``, ``embed_ms``, ``match_ms``, ``network_ms``, ``total_ms``), transferred bytes
-            from ``result.data["bytes_up"/"bytes_down"]``.
+            from ``result.bytes_up``/``result.bytes_down``.
         source: what the frames come from (camera index, file, URL).
         fps: the measured frame rate now, ``None`` before there is one.
         dropped: frames the capture dropped so far (it never waits for inference).
@@ -154,8 +154,8 @@ def frame_row(
     row["known"] = result.known
     row["unknown"] = result.unknown
     row["dropped_frames"] = _cell(dropped)
-    row["bytes_up"] = _cell(result.data.get("bytes_up"))
-    row["bytes_down"] = _cell(result.data.get("bytes_down"))
+    row["bytes_up"] = _cell(result.bytes_up)
+    row["bytes_down"] = _cell(result.bytes_down)
     row["rss_mb"] = _cell(tele.get("rss_mb"), 1)
     row["gpu_mem_mb"] = _cell(tele.get("gpu_mem_mb"), 1)
     row["power_w"] = _cell(tele.get("power_w"), 2)

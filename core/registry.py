@@ -9,9 +9,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import BackendUnavailable
+
+if TYPE_CHECKING:
+    from core.protocols import Detector, Recognizer
 
 DETECTOR_MODULES = {"mtcnn": "core.detectors.mtcnn", "blazeface": "core.detectors.blazeface"}
 RECOGNIZER_MODULES = {
@@ -103,11 +106,11 @@ def _create(kind: str, key: str, **options: Any) -> Any:
     return backend
 
 
-def create_detector(key: str = DEFAULT_DETECTOR, **options: Any) -> Any:
-    """Build (provisioning on first use) and return a :class:`core.detectors.Detector`."""
+def create_detector(key: str = DEFAULT_DETECTOR, **options: Any) -> Detector:
+    """Build (provisioning on first use) and return a detector (a :class:`core.detectors.Detector`)."""
     return _create("detector", key, **options)
 
 
-def create_recognizer(key: str = DEFAULT_RECOGNIZER, **options: Any) -> Any:
-    """Build (provisioning on first use) and return a :class:`core.recognizers.Recognizer`."""
+def create_recognizer(key: str = DEFAULT_RECOGNIZER, **options: Any) -> Recognizer:
+    """Build (provisioning on first use) and return a recognizer (a :class:`core.recognizers.Recognizer`)."""
     return _create("recognizer", key, **options)

@@ -4,7 +4,7 @@ Per frame the caller (:class:`core.engine.Engine`) does::
 
     faces = detector.detect(image)
     tracker.update(faces, frame.index, frame.timestamp, image)
-    todo = [f for f in faces if f.data["needs_recognition"]]
+    todo = [f for f in faces if f.tracking.needs_recognition]
     ...embed + match only ``todo`` (locally or remotely)...
     tracker.observe_many(todo, threshold)
     events = tracker.pop_events()
@@ -41,7 +41,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -49,9 +49,10 @@ from core.geometry import assign, hungarian, iou_matrix
 from core.types import Face
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 GRANTED, DENIED, UNKNOWN = "granted", "denied", "unknown"
-DECISION, CHANGE = "decision", "change"
+KIND_DECISION, KIND_CHANGE = "decision", "change"  # AccessEvent.kind: a first decision, or a change
 _PATCH = 16  # side of the grey appearance patch, px
 _KEEP_DECIDED = 15  # results kept per decided track (to see a change of identity)
 _KEEP_PATCHES = 8  # reference looks per track for the appearance check
@@ -77,7 +78,7 @@ class AccessEvent:
     frame_index: int = 0
     observations: int = 0  # recognition results of this face the decision rests on
     reason: str = ""
-    kind: str = DECISION
+    kind: str = KIND_DECISION
     previous: str | None = None  # kind "change": the identity shown before
     camera: str = ""
     clear_timestamp: float | None = None  # time.time() of the face's first clear frame
@@ -176,9 +177,9 @@ class Tracker:
             ("ambiguous").
         margin: the median distance of the agreeing results must be at least this far inside the threshold
             (L2); results within ``margin`` of the threshold (either side) are also re-checked next frame.
-        policy_of: name -> "allowed" | "denied" | None, or a ``(decision, reason)`` pair (resolve schedules
-            inside it). "allowed" gives "granted", anything else "denied" (default deny). Without it every
-            known identity is granted.
+        policy_of: name -> their policy ("allowed" | "denied" | None), or the ``(decision, reason)`` pair
+            it yields now (resolve schedules inside it). "allowed" gives "granted", anything else "denied"
+            (default deny). Without it every known identity is granted.
         max_centre_shift: fallback gate for fast motion, when IoU fails: centre shift at most this fraction
             of the face size (and sizes within 1.5x) still matches, ranked below every IoU match.
         velocity_alpha: smoothing of the constant-velocity estimate (1 = last displacement only).
@@ -300,12 +301,12 @@ class Tracker:
 
         ``image`` (BGR, the frame the faces were found in) lets the tracker see whether a face is cut by
         the frame edge and whether it still looks like the face it recognised (a grey patch); without it
-        neither check runs. Sets ``face.data["needs_recognition"]`` (bool), ``face.data["clear"]`` and
-        ``face.data["recognition_reason"]``: "new", "undecided", "reacquired" (found again after missed
+        neither check runs. Sets ``face.tracking`` (:class:`core.types.FaceTrack`): ``needs_recognition``,
+        ``clear``, ``patch``, ``frame_index``, ``timestamp`` and ``recognition_reason``: "new", "undecided", "reacquired" (found again after missed
         frames), "jump" (a weak or centre-only match, or a size change), "appearance" (the face no longer
         looks like at its last recognition), "crowded" (boxes overlap: people may swap), "clear" (clear
         again after being unclear), "weak", "reverify" or None. Copies the track's decided identity,
-        distance and decision onto every face (nothing before a decision: ``face.data["pending"]``).
+        distance and decision onto every face (nothing before a decision: ``face.tracking.pending``).
         Returns ``faces`` (modified in place).
         """
         ts = time.time() if timestamp is None else float(timestamp)
@@ -347,8 +348,8 @@ class Tracker:
             t = owner[fi]
             clear = self._is_clear(face, shape)
             patch = _grey_patch(image, boxes[fi]) if image is not None else None
-            face.data["patch"] = patch
-            face.data["clear"] = clear
+            face.tracking.patch = patch
+            face.tracking.clear = clear
             if clear:
                 t.clear_frames += 1
                 if t.clear_timestamp is None:
@@ -366,10 +367,10 @@ class Tracker:
                 doubt = "crowded"
             reason = self._recognition_reason(t, frame_index, doubt) if clear else None
             face.track_id = t.track_id
-            face.data["frame_index"] = frame_index
-            face.data["timestamp"] = ts
-            face.data["needs_recognition"] = reason is not None
-            face.data["recognition_reason"] = reason
+            face.tracking.frame_index = frame_index
+            face.tracking.timestamp = ts
+            face.tracking.needs_recognition = reason is not None
+            face.tracking.recognition_reason = reason
             self._copy_to(t, face)
             self._counts["faces"] += 1
             self._counts["recognitions_requested" if reason else "recognitions_skipped"] += 1
@@ -415,7 +416,7 @@ class Tracker:
 
     @staticmethod
     def _copy_to(t: Track, face: Face) -> None:
-        face.data["pending"] = not t.decided
+        face.tracking.pending = not t.decided
         if not t.decided:
             face.identity, face.distance, face.decision = None, None, None
             return
@@ -445,8 +446,9 @@ class Tracker:
                 raise ValueError(
                     "observe() needs a face that went through Tracker.update() (track_id is None)"
                 )
-            face.data["raw_identity"] = face.identity
-            face.data["raw_distance"] = face.distance
+            face.tracking.observed = True
+            face.tracking.raw_identity = face.identity
+            face.tracking.raw_distance = face.distance
             if face.track_id not in self._tracks:
                 log.debug("track %d already ended; recognition result ignored", face.track_id)
                 continue
@@ -488,7 +490,7 @@ class Tracker:
 
     def _observe_one(self, face: Face, threshold: float) -> None:
         t = self._tracks[face.track_id]  # type: ignore[index]
-        frame_index = int(face.data.get("frame_index", t.last_frame))
+        frame_index = int(_or(face.tracking.frame_index, t.last_frame))
         identity, distance = face.identity, face.distance
         emb = None if face.embedding is None else np.asarray(face.embedding, np.float32)
         mean = t.mean_embedding()
@@ -500,7 +502,7 @@ class Tracker:
         other_person = self_d is not None and self_d > split_at
         # without embeddings (a fake pipeline) only the gallery can tell: a decided track whose face was
         # in doubt (gap, jump, new look, crowd) and now names someone else is another person
-        doubted = face.data.get("recognition_reason") in _DOUBTS
+        doubted = face.tracking.recognition_reason in _DOUBTS
         other_by_name = emb is None and t.decided and doubted and identity != t.identity
         if other_person or other_by_name:
             t = self._split(t, face, frame_index)
@@ -514,7 +516,7 @@ class Tracker:
         if emb is not None:
             t.emb_sum = emb.astype(np.float64) if t.emb_sum is None else t.emb_sum + emb
             t.emb_n += 1
-        patch = face.data.get("patch")
+        patch = face.tracking.patch
         if patch is not None:
             t.patches = [*t.patches[-(_KEEP_PATCHES - 1) :], patch]
         self._counts["observations"] += 1
@@ -526,9 +528,9 @@ class Tracker:
         new = self._new_track(old.box, frame_index, old.last_timestamp)
         new.velocity = old.velocity.copy()
         new.hits, new.clear_frames, new.was_clear = 1, 1, True
-        new.clear_timestamp = float(face.data.get("timestamp", old.last_timestamp))
+        new.clear_timestamp = float(_or(face.tracking.timestamp, old.last_timestamp))
         new.split_from = old.track_id
-        reacquired = face.data.get("recognition_reason") == "reacquired"
+        reacquired = face.tracking.recognition_reason == "reacquired"
         if old.decided and not reacquired:
             new.previous = old.identity if old.identity is not None else UNKNOWN
         old.box = old.box.copy()
@@ -541,8 +543,8 @@ class Tracker:
     # ------------------------------------------------------------------ decisions
     def _decide_track(self, t: Track, face: Face) -> None:
         obs = t.observations
-        ts = float(face.data.get("timestamp", t.last_timestamp))
-        frame_index = int(face.data.get("frame_index", t.last_frame))
+        ts = float(_or(face.tracking.timestamp, t.last_timestamp))
+        frame_index = int(_or(face.tracking.frame_index, t.last_frame))
         supports = Counter(o.identity for o in obs if o.supports())
         best, n_best = supports.most_common(1)[0] if supports else (None, 0)
         no_match = sum(o.no_match() for o in obs)
@@ -576,7 +578,7 @@ class Tracker:
                 decision, _ = self._decide(best)
                 previous = t.identity if t.identity is not None else UNKNOWN
                 self._emit(
-                    t, best, d, decision, "identity-changed", n_best, ts, frame_index, CHANGE, previous
+                    t, best, d, decision, "identity-changed", n_best, ts, frame_index, KIND_CHANGE, previous
                 )
 
     @staticmethod
@@ -587,16 +589,17 @@ class Tracker:
         )
 
     def _decide(self, identity: str) -> tuple[str, str]:
+        """(decision, reason) for a matched ``identity``: their policy yields the decision."""
         if self.policy_of is None:
             return GRANTED, "matched"
         try:
-            policy = self.policy_of(identity)
+            answer = self.policy_of(identity)  # their policy, or the decision it yields now
         except Exception as err:  # a store error must not stop the camera loop; deny and say why
             log.warning("policy lookup for %s failed (%s); access denied", identity, err)
             return DENIED, "policy-error"
-        if isinstance(policy, tuple):
-            return policy[0], policy[1]
-        return (GRANTED, "matched") if policy == "allowed" else (DENIED, "policy")
+        if isinstance(answer, tuple):
+            return answer[0], answer[1]
+        return (GRANTED, "matched") if answer == "allowed" else (DENIED, "policy")
 
     def _emit(
         self,
@@ -608,11 +611,11 @@ class Tracker:
         observations: int,
         ts: float,
         frame_index: int,
-        kind: str = DECISION,
+        kind: str = KIND_DECISION,
         previous: str | None = None,
     ) -> None:
-        if kind == DECISION and t.previous is not None:  # took a decided person's place without a gap
-            kind, previous, reason = CHANGE, t.previous, "identity-changed"
+        if kind == KIND_DECISION and t.previous is not None:  # took a decided person's place without a gap
+            kind, previous, reason = KIND_CHANGE, t.previous, "identity-changed"
         event = AccessEvent(
             ts,
             t.track_id,
@@ -633,7 +636,7 @@ class Tracker:
         t.observations = [o for o in t.observations if o.identity == identity][-self.min_agree :]
         self._events.append(event)
         self._counts["events"] += 1
-        if kind == CHANGE:
+        if kind == KIND_CHANGE:
             self._counts["identity_changes"] += 1
             log.info("track %d: %s -> %s (%s)", t.track_id, previous, identity or UNKNOWN, reason)
 
@@ -682,6 +685,11 @@ class Tracker:
             "splits": c["splits"],
             "re_paired": c["re_paired"],
         }
+
+
+def _or(value: _T | None, default: _T) -> _T:
+    """``value`` unless it is None (a face that was not tracked this frame)."""
+    return default if value is None else value
 
 
 def _side(boxes: np.ndarray) -> np.ndarray:

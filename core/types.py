@@ -11,9 +11,34 @@ are L2 between unit vectors (0..2), times are milliseconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from core.tracking import AccessEvent
+
+
+@dataclass
+class FaceTrack:
+    """What :class:`core.tracking.Tracker` says about one face in one frame.
+
+    :meth:`Tracker.update` sets everything but the ``raw_*`` fields; :meth:`Tracker.observe_many` sets
+    those (and ``observed``) for the faces that were recognised this frame.
+    """
+
+    needs_recognition: bool = False  # embed + match this face this frame
+    # why it is recognised: "new", "undecided", "reacquired", "jump", "appearance", "crowded", "clear",
+    # "weak", "reverify"; None = the track's decision is reused
+    recognition_reason: str | None = None
+    clear: bool = False  # big enough, confident, not cut by the frame edge: counts as evidence
+    pending: bool = False  # tracked, not decided yet: identity/distance/decision are None
+    patch: np.ndarray | None = None  # small grey unit-norm patch of the face (appearance check)
+    frame_index: int | None = None  # captured-frame index the face was tracked in
+    timestamp: float | None = None  # time.time() of that frame
+    observed: bool = False  # a recognition result was recorded for it this frame (raw_* are set)
+    raw_identity: str | None = None  # the gallery's answer for this frame alone, before the track's vote
+    raw_distance: float | None = None  # its distance
 
 
 @dataclass
@@ -26,7 +51,10 @@ class Face:
     distance: float | None = None  # L2 distance to the best gallery match
     track_id: int | None = None
     decision: str | None = None  # "granted" | "denied" | "unknown" once decided
-    data: dict[str, Any] = field(default_factory=dict)
+    candidate: str | None = None  # nearest gallery identity even when beyond the threshold
+    keypoints6: np.ndarray | None = None  # (6, 2) float32 px, BlazeFace's raw keypoints (not clipped)
+    embedded_by: str | None = None  # remote pipelines: "cloud", "hybrid" or "hybrid->local"
+    tracking: FaceTrack = field(default_factory=FaceTrack)  # the tracker's view; defaults when untracked
 
     @property
     def width(self) -> float:
@@ -61,7 +89,10 @@ class FrameResult:
     detector: str = ""
     recognizer: str = ""
     mode: str = "local"
-    data: dict[str, Any] = field(default_factory=dict)
+    recognized: int = 0  # faces embedded + matched this frame (the tracker skips the others)
+    events: list[AccessEvent] = field(default_factory=list)  # access decisions made this frame
+    bytes_up: int | None = None  # remote pipelines: bytes sent this frame (None = local or lost)
+    bytes_down: int | None = None  # remote pipelines: bytes received this frame
 
     @property
     def known(self) -> int:

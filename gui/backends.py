@@ -11,11 +11,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.deploy import MODES as MODES  # the one list of deployment modes, re-exported
+
+if TYPE_CHECKING:
+    from core.pipeline import Pipeline
+    from core.protocols import FacePipeline
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +62,8 @@ class RemoteSettings:
 class Built:
     """A ready-to-run (built and warmed) set of backends."""
 
-    local: Any  # core.pipeline.Pipeline
-    pipeline: Any  # what Engine runs: ``local`` or a remote wrapper around it
+    local: Pipeline
+    pipeline: FacePipeline  # what Engine runs: ``local`` or a remote wrapper around it
     mode: str = "local"
     build_ms: float = 0.0
     changed: str = ""  # "detector" | "recognizer" | "mode" | "session": what this build switched
@@ -141,7 +145,7 @@ def _read_token(path: str) -> str | None:
     return read_token(path)
 
 
-def wrap(mode: str, local: Any, remote: RemoteSettings) -> Any:
+def wrap(mode: str, local: Pipeline, remote: RemoteSettings) -> FacePipeline:
     """The pipeline the engine runs for ``mode``: ``local`` itself, or the deploy client's wrapper."""
     if mode == "local":
         return local

@@ -326,11 +326,11 @@ class InferenceWorker(TaskThread):
         self.last_image = frame.image
         self.frames_processed += 1
         for f in result.faces:
-            if f.track_id is not None and (f.track_id not in s.crops or f.data.get("needs_recognition")):
+            if f.track_id is not None and (f.track_id not in s.crops or f.tracking.needs_recognition):
                 s.crops[f.track_id] = face_crops(frame.image, f.box)
         # the panel's rows and alerts come from the engine's logged events only, never from a face's
         # state before its decision (a face is "unknown" for a few frames while its votes come in)
-        events = [self._event_view(s, ev) for ev in result.data.get("events", [])]
+        events = [self._event_view(s, ev) for ev in result.events]
         if events:
             self.eventsReady.emit(events)
         if engine.tracker is not None:
@@ -352,7 +352,7 @@ class InferenceWorker(TaskThread):
                 capture_fps,
                 dict(result.timings_ms),
                 len(result.faces),
-                int(result.data.get("recognized", 0)),
+                result.recognized,
                 dropped,
             )
         )
@@ -536,11 +536,7 @@ class InferenceWorker(TaskThread):
         b.local.threshold = float(threshold)
         if b.local.gallery is not None:
             b.local.gallery.threshold = float(threshold)
-        if b.pipeline is not b.local:
-            try:
-                b.pipeline.threshold = float(threshold)
-            except AttributeError:
-                pass
+        # a cloud/hybrid pipeline reads the local one's threshold (its ``threshold`` is read-only)
         return True
 
     def reload_gallery(self) -> int:

@@ -152,9 +152,28 @@ def test_switching_the_recognizer_model_rechecks_every_track_without_new_events(
 
     engine = Engine(_OneFace(), None)
     image = np.zeros((100, 100, 3), np.uint8)
-    reasons = [engine.process(image, k, 1000.0 + k).faces[0].data["recognition_reason"] for k in range(6)]
+    reasons = [engine.process(image, k, 1000.0 + k).faces[0].tracking.recognition_reason for k in range(6)]
     assert reasons == ["new", "undecided", "undecided", None, None, None]
     engine.swap(_Other())
     after = engine.process(image, 6, 1006.0).faces[0]
-    assert after.data["recognition_reason"] == "reverify" and after.decision == "granted"
+    assert after.tracking.recognition_reason == "reverify" and after.decision == "granted"
     assert len(engine.close().events) == 1
+
+
+def test_each_frame_result_says_how_many_faces_were_recognised_and_what_was_decided() -> None:
+    """The live run prints ``result.recognized`` and logs ``result.events``; the GUI worker shows both."""
+    from core.engine import Engine
+
+    engine = Engine(_OneFace(), None)
+    image = np.zeros((100, 100, 3), np.uint8)
+    results = [engine.process(image, k, 1000.0 + k) for k in range(5)]
+    assert [r.recognized for r in results] == [1, 1, 1, 0, 0]  # decided after 3 results: then skipped
+    assert [[(e.identity, e.decision) for e in r.events] for r in results] == [
+        [],
+        [],
+        [("ann", "granted")],
+        [],
+        [],
+    ]
+    assert (results[0].bytes_up, results[0].bytes_down) == (None, None)  # local: nothing crossed a network
+    assert engine.close().recognized == 3

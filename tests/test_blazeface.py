@@ -89,7 +89,7 @@ def test_obama_exactly_one_face_with_sane_geometry(runtime):
 def check_landmarks(f) -> None:
     lm = f.landmarks
     assert lm is not None and lm.shape == (5, 2) and lm.dtype == np.float32
-    kp6 = f.data["keypoints6"]
+    kp6 = f.keypoints6
     assert kp6.shape == (6, 2)
     # the 5 landmarks inside the box (10% margin); the ear tragions near it (30% margin)
     mx, my = 0.1 * f.width, 0.1 * f.height
@@ -166,7 +166,7 @@ def test_boxes_are_clipped_to_the_image():
     h, w = img.shape[:2]
     b = faces[0].box
     assert b[0] == 0 and 0 <= b[1] < b[3] <= h and b[2] <= w
-    assert faces[0].data["keypoints6"][4, 0] < 0  # raw keypoints are not clipped
+    assert faces[0].keypoints6[4, 0] < 0  # raw keypoints are not clipped
 
 
 def test_short_variant_and_min_face_size():

@@ -375,7 +375,7 @@ def test_hybrid_embeds_a_frames_crops_in_one_request(counting_endpoint, detector
         assert app.infers == ["/v2/models/facenet128_crops/infer"], app.infers
         stats = pipe.frame_stats()
         assert stats["mode"] == "hybrid" and stats["requests"] == 1, stats
-        assert [f.data["embedded_by"] for f in faces] == ["hybrid"] * 3
+        assert [f.embedded_by for f in faces] == ["hybrid"] * 3
         crops = np.stack([recognizer.align(frame, f) for f in faces])
         assert np.allclose(emb, recognizer.embed_crops(crops), atol=1e-4)
     finally:

@@ -307,8 +307,8 @@ def test_switching_the_recognizer_runtime_mid_stream(door, make_window, qtbot, t
         return any(
             v.result.recognizer == "facenet128:tflite"
             and any(
-                f.data.get("recognition_reason")
-                and f.data.get("raw_identity") == "ben_afflek"
+                f.tracking.recognition_reason
+                and f.tracking.raw_identity == "ben_afflek"
                 and f.track_id == ben_track
                 for f in v.result.faces
             )

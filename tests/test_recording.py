@@ -61,7 +61,8 @@ def results() -> list[FrameResult]:
             timestamp=t + 0.04,
             timings_ms={"capture_ms": 3.0, "network_ms": 80.5, "total_ms": 90.0},
             mode="cloud",
-            data={"bytes_up": 120_000, "bytes_down": 512},
+            bytes_up=120_000,
+            bytes_down=512,
         ),
         # nothing timed at all (a NaN is "not measured" too)
         FrameResult(

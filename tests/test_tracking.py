@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -16,18 +17,25 @@ THRESHOLD = 1.0
 POLICIES = {"alice": "allowed", "bob": "denied"}
 
 
-def face(x: float, y: float, size: float = 80.0, who: str | None = None) -> Face:
-    f = Face(box=np.array([x, y, x + size, y + size], np.float32), score=0.99)
-    f.data["who"] = who
-    return f
+@dataclass
+class PlayedFace(Face):
+    """A face of a scripted scene; ``who`` (test-only) is the person really there, which the tests play."""
+
+    who: str | None = None
 
 
-def step(tracker: Tracker, faces: list[Face], frame: int, results: dict | None = None) -> list[Face]:
+def face(x: float, y: float, size: float = 80.0, who: str | None = None) -> PlayedFace:
+    return PlayedFace(box=np.array([x, y, x + size, y + size], np.float32), score=0.99, who=who)
+
+
+def step(
+    tracker: Tracker, faces: list[PlayedFace], frame: int, results: dict | None = None
+) -> list[PlayedFace]:
     """One frame: update, then observe the faces that need it with ``results[who] = (identity, distance)``."""
     tracker.update(faces, frame, timestamp=1000.0 + frame / 15)
     for f in faces:
-        if f.data["needs_recognition"] and results is not None:
-            identity, distance = results[f.data["who"]]
+        if f.tracking.needs_recognition and results is not None:
+            identity, distance = results[f.who]
             tracker.observe(f, identity, distance, THRESHOLD)
     return faces
 
@@ -99,7 +107,7 @@ def test_recognition_until_decided_then_every_reverify_only() -> None:
     requested = []
     for k in range(100):
         f = step(tracker, [face(200 + (k % 3), 100, who="alice")], k, {"alice": ("alice", 0.5)})[0]
-        if f.data["needs_recognition"]:
+        if f.tracking.needs_recognition:
             requested.append(k)
         elif k > 3:
             assert (f.identity, f.distance, f.decision) == ("alice", 0.5, "granted")  # copied from the track
@@ -109,10 +117,25 @@ def test_recognition_until_decided_then_every_reverify_only() -> None:
     assert stats["skipped_fraction"] > 0.9
 
 
+def test_the_trackers_view_of_a_face_is_on_face_tracking() -> None:
+    """The engine, the annotator and the decision benchmark read ``face.tracking``: an untracked face is
+    neither pending nor to be recognised; a recognised face keeps this frame's own gallery answer."""
+    untracked = face(50, 50)
+    assert not (
+        untracked.tracking.needs_recognition or untracked.tracking.pending or untracked.tracking.observed
+    )
+    tracker = Tracker(min_agree=3, policy_of=POLICIES.get)
+    f = step(tracker, [face(50, 50, who="a")], 7, {"a": ("alice", 0.4)})[0]
+    t = f.tracking
+    assert (t.needs_recognition, t.recognition_reason, t.frame_index, t.clear) == (True, "new", 7, True)
+    assert (t.observed, t.raw_identity, t.raw_distance) == (True, "alice", 0.4)
+    assert t.pending and f.identity is None  # one result is no decision yet
+
+
 def test_nothing_is_shown_before_the_decision() -> None:
     tracker = Tracker(min_agree=3, policy_of=POLICIES.get)
     shown = [
-        (f.identity, f.decision, f.data["pending"])
+        (f.identity, f.decision, f.tracking.pending)
         for f in (step(tracker, [face(50, 50, who="a")], k, {"a": ("alice", 0.4)})[0] for k in range(4))
     ]
     assert shown == [
@@ -128,7 +151,7 @@ def test_a_result_near_the_threshold_is_not_enough_and_is_rechecked() -> None:
     reasons, events = [], []
     for k in range(10):
         f = step(tracker, [face(50, 50, who="a")], k, {"a": ("alice", 0.95)})[0]  # inside 1.0, not by 0.1
-        reasons.append(f.data["recognition_reason"])
+        reasons.append(f.tracking.recognition_reason)
         events += tracker.pop_events()
     assert reasons[:8] == ["new"] + ["undecided"] * 7
     [event] = events  # never granted on weak evidence: unknown once the results stay mixed
@@ -146,7 +169,7 @@ def test_weak_result_after_a_decision_is_rechecked_next_frame() -> None:
         step(tracker, [face(50, 50, who="a")], k, {"a": ("alice", 0.4)})
     tracker.tracks[0].last_observed_frame = -1000  # force a re-check at frame 3
     reasons = [
-        step(tracker, [face(50, 50, who="a")], k, {"a": ("alice", 0.95)})[0].data["recognition_reason"]
+        step(tracker, [face(50, 50, who="a")], k, {"a": ("alice", 0.95)})[0].tracking.recognition_reason
         for k in range(3, 6)
     ]
     assert reasons == ["reverify", "weak", "weak"]
@@ -197,8 +220,8 @@ def test_single_wrong_observation_does_not_flip_identity() -> None:
         f = step(tracker, [face(100, 100, who="x")], k, {"x": result})[0]
         shown.append(f.identity)
         if k == 12:
-            assert f.data["raw_identity"] == "bob"
-            assert f.data["recognition_reason"] == "reverify"
+            assert f.tracking.raw_identity == "bob"
+            assert f.tracking.recognition_reason == "reverify"
     assert set(shown[2:]) == {"alice"}
     assert [(e.identity, e.decision) for e in tracker.pop_events()] == [("alice", "granted")]
 
@@ -253,9 +276,9 @@ def test_low_iou_jump_and_size_change_ask_for_recognition() -> None:
     for k in range(5):
         step(tracker, [face(100, 100, who="a")], k, {"a": ("alice", 0.4)})
     f = step(tracker, [face(140, 100, who="a")], 5, {"a": ("alice", 0.4)})[0]  # half a face: IoU 0.33
-    assert f.data["recognition_reason"] == "jump" and f.track_id == 1
+    assert f.tracking.recognition_reason == "jump" and f.track_id == 1
     f = step(tracker, [face(125, 125, 120, who="a")], 6, {"a": ("alice", 0.4)})[0]  # 80 -> 120 px, same place
-    assert f.data["recognition_reason"] == "jump" and f.track_id == 1
+    assert f.tracking.recognition_reason == "jump" and f.track_id == 1
 
 
 def test_late_result_for_ended_track_is_ignored() -> None:
@@ -319,15 +342,15 @@ def play(tracker: Tracker, frames: list[list[tuple[str, float, float, float]]]) 
             image[ya : y0 + s_, xa : x0 + s_] = tile[ya - y0 :, xa - x0 :, None]
             faces.append(face(x, y, size, who=who))
         tracker.update(faces, k, 1000.0 + k / 15, image)
-        todo = [f for f in faces if f.data["needs_recognition"]]
+        todo = [f for f in faces if f.tracking.needs_recognition]
         for f in todo:
-            f.embedding = embed(f.data["who"])
+            f.embedding = embed(f.who)
             dist = {n: float(np.linalg.norm(f.embedding - v)) for n, v in GALLERY.items()}
             best = min(dist, key=dist.get)
             f.identity, f.distance = (best if dist[best] <= THRESHOLD else None), dist[best]
         tracker.observe_many(todo, THRESHOLD)
         for f in faces:
-            shown[f.data["who"]].append(f.identity)
+            shown[f.who].append(f.identity)
         events += tracker.pop_events()
     tracker.end_all()
     events += tracker.pop_events()

@@ -101,7 +101,6 @@ class DlibDetector:
             Face(
                 box=np.array([left, top, right, bottom], np.float32),
                 score=1.0,
-                data={"css": (top, right, bottom, left)},
             )
             for top, right, bottom, left in locs
         ]
@@ -129,7 +128,7 @@ class DlibRecognizer:
 
         if not faces:
             return np.zeros((0, self.dim), np.float32)
-        locs = [f.data.get("css") or _css(f.box) for f in faces]
+        locs = [_css(f.box) for f in faces]  # exact: the boxes are whole pixels
         enc = np.asarray(self._fr.face_encodings(self._rgb(image_bgr), known_face_locations=locs), np.float32)
         for f, e in zip(faces, enc, strict=True):
             f.embedding = e

@@ -196,8 +196,8 @@ class _Worker:
                     **result.timings_ms,
                     "faces": len(result.faces),
                     "frame": index,
-                    "bytes_up": result.data.get("bytes_up"),
-                    "bytes_down": result.data.get("bytes_down"),
+                    "bytes_up": result.bytes_up,
+                    "bytes_down": result.bytes_down,
                 }
             )
             self.emit(type="progress", n=1)

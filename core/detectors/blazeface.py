@@ -13,7 +13,7 @@ real faces pasted into 1280x720 frames, ``full`` finds 83% of 60 px, 93% of 75 p
 faces; ``short`` nothing below 100 px and 93% at 150 px (fine for a kiosk at arm's length only).
 On the real test photos (close-ups) ``full`` at 0.5 found a face in 124/124, ``short`` at 0.6 in 120/124.
 
-Keypoints, as the network gives them (``face.data["keypoints6"]``, image pixels): the subject's
+Keypoints, as the network gives them (``face.keypoints6``, image pixels): the subject's
 right eye, left eye, nose tip, mouth centre, right ear tragion, left ear tragion. For a
 non-mirrored camera the subject's right eye is the image-left one, so ``landmarks`` (left eye,
 right eye, nose, mouth left, mouth right as seen in the image) takes keypoints 0, 1, 2, and the
@@ -241,7 +241,7 @@ class BlazeFaceDetector(Detector):
                     box=clipped,
                     score=float(score),
                     landmarks=five_landmarks(kp6),
-                    data={"keypoints6": kp6.astype(np.float32), "detector": f"{MODEL}-{self.variant}"},
+                    keypoints6=kp6.astype(np.float32),
                 )
             )
         faces.sort(key=lambda f: -f.score)

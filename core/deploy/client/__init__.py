@@ -46,7 +46,7 @@ Modules: :mod:`.transport` (the connection, requests, answer authentication), :m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.deploy.client.base import FALLBACK_SUFFIX, RemotePipeline, is_fallback
 from core.deploy.client.cloud import CloudPipeline
@@ -55,6 +55,9 @@ from core.deploy.client.fallback import MAX_PROBE_S
 from core.deploy.client.hybrid import HybridPipeline
 from core.deploy.client.transport import DEFAULT_MAX_BATCH, MAX_TIMEOUT_S, EndpointLink, Reply
 from core.errors import FaceGateError
+
+if TYPE_CHECKING:
+    from core.pipeline import Pipeline
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
@@ -74,7 +77,7 @@ __all__ = [
 
 def remote_pipeline(
     mode: str,
-    local_pipeline: Any,
+    local_pipeline: Pipeline,
     endpoint: str | None = None,
     token: str | None = None,
     ca_cert: str | None = None,
@@ -86,7 +89,7 @@ def remote_pipeline(
     crop_quality: int = 90,
     allow_insecure_http: bool = False,
     allow_unauthenticated: bool = False,
-) -> Any:
+) -> Any:  # a core.protocols.FacePipeline (core/run.py keeps it in a Pipeline variable)
     """The pipeline for ``mode``: ``local_pipeline`` itself for "local", else a cloud/hybrid wrapper of it.
 
     Args:

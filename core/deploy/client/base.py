@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +12,10 @@ from core.deploy.client.errors import EndpointError
 from core.deploy.client.transport import EndpointLink, Reply
 from core.deploy.protocol import CROPS_OUTPUT
 from core.types import Face, FrameResult
+
+if TYPE_CHECKING:
+    from core.gallery import Gallery
+    from core.pipeline import Pipeline
 
 FALLBACK_SUFFIX = "->local"
 
@@ -47,7 +51,7 @@ class RemotePipeline:
 
     mode = "remote"
 
-    def __init__(self, local: Any, link: EndpointLink) -> None:
+    def __init__(self, local: Pipeline, link: EndpointLink) -> None:
         self.local = local
         self.link = link
         self.detector = local.detector
@@ -55,7 +59,7 @@ class RemotePipeline:
         self._net = _FrameNet()
 
     @property
-    def gallery(self) -> Any:
+    def gallery(self) -> Gallery | None:
         return self.local.gallery
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,13 +14,16 @@ from core.deploy.protocol import FRAME_INPUT, FRAME_OUTPUTS, frame_model_name
 from core.errors import FaceGateError
 from core.types import Face
 
+if TYPE_CHECKING:
+    from core.pipeline import Pipeline
+
 
 class CloudPipeline(RemotePipeline):
     """Whole frames (JPEG) to ``<model>_frame``; boxes, landmarks and embeddings back; match locally."""
 
     mode = "cloud"
 
-    def __init__(self, local: Any, link: EndpointLink, jpeg_quality: int = 85) -> None:
+    def __init__(self, local: Pipeline, link: EndpointLink, jpeg_quality: int = 85) -> None:
         super().__init__(local, link)
         self.jpeg_quality = int(jpeg_quality)
         self.model_name = frame_model_name(self.recognizer.model)
@@ -90,7 +93,7 @@ class CloudPipeline(RemotePipeline):
                 landmarks=None if lm is None else lm.copy(),
                 embedding=e.astype(np.float32),
             )
-            face.data["embedded_by"] = self.mode
+            face.embedded_by = self.mode
             faces.append(face)
         return faces
 

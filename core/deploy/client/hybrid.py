@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from core.deploy.client.transport import EndpointLink
 from core.deploy.protocol import CROPS_INPUT, CROPS_JPEG_INPUT, CROPS_OUTPUT, crops_model_name
 from core.types import Face
 
+if TYPE_CHECKING:
+    from core.pipeline import Pipeline
+
 
 class HybridPipeline(RemotePipeline):
     """Detect (and track) locally; align crops locally; embed them remotely in one batch; match locally."""
@@ -20,7 +23,7 @@ class HybridPipeline(RemotePipeline):
     mode = "hybrid"
 
     def __init__(
-        self, local: Any, link: EndpointLink, crop_format: str = "raw", crop_quality: int = 90
+        self, local: Pipeline, link: EndpointLink, crop_format: str = "raw", crop_quality: int = 90
     ) -> None:
         super().__init__(local, link)
         self.crop_format, self.crop_quality = crop_format, int(crop_quality)
@@ -71,7 +74,7 @@ class HybridPipeline(RemotePipeline):
             emb = rec.embed_crops(crops)
         for f, e in zip(faces, emb, strict=True):
             f.embedding = e
-            f.data["embedded_by"] = self.mode + (FALLBACK_SUFFIX if self._net.fallback else "")
+            f.embedded_by = self.mode + (FALLBACK_SUFFIX if self._net.fallback else "")
         return emb
 
     def _remote_embed(self, crops: np.ndarray) -> np.ndarray:
