@@ -20,6 +20,7 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
     from app.cli.common import check_output_file, printable
     from core.engine import Engine
     from core.pipeline import Pipeline
+    from core.protocols import FacePipeline
     from core.sources import open_source
     from core.telemetry import Sampler
 
@@ -46,13 +47,14 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
         gallery = store.gallery(ctx.recognizer.model, ctx.threshold)
-        pipe = Pipeline(ctx.video_detector, ctx.recognizer, gallery, threshold=ctx.threshold)
+        local = Pipeline(ctx.video_detector, ctx.recognizer, gallery, threshold=ctx.threshold)
+        pipe: FacePipeline = local
         if args.mode != "local":
             from core.deploy.client import remote_pipeline
 
             pipe = remote_pipeline(
                 args.mode,
-                pipe,
+                local,
                 endpoint=args.endpoint,
                 token=_token(args),
                 ca_cert=args.ca_cert,

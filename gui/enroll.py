@@ -37,12 +37,13 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from db.store import POLICIES  # the one list of access policies
 from gui.filedialog import get_open_file_names
 from gui.worker import EnrollStatus, FrameView, InferenceWorker
 
 log = logging.getLogger(__name__)
 
-POLICIES = ("allowed", "denied", "schedule")
+
 PHOTO_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.webp)"
 LIVE_MIN_SAMPLES = 5
 LIVE_POSE_SPREAD = 0.2  # nose offset spread (eye distances) asked for: the head turned a little both ways

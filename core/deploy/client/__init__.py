@@ -46,15 +46,16 @@ Modules: :mod:`.transport` (the connection, requests, answer authentication), :m
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from core.deploy.client.base import FALLBACK_SUFFIX, RemotePipeline, is_fallback
+from core.deploy.client.base import FALLBACK_SUFFIX, RemotePipeline
 from core.deploy.client.cloud import CloudPipeline
 from core.deploy.client.errors import EndpointError
 from core.deploy.client.fallback import MAX_PROBE_S
 from core.deploy.client.hybrid import HybridPipeline
 from core.deploy.client.transport import DEFAULT_MAX_BATCH, MAX_TIMEOUT_S, EndpointLink, Reply
 from core.errors import FaceGateError
+from core.protocols import FacePipeline
 
 if TYPE_CHECKING:
     from core.pipeline import Pipeline
@@ -70,7 +71,6 @@ __all__ = [
     "HybridPipeline",
     "RemotePipeline",
     "Reply",
-    "is_fallback",
     "remote_pipeline",
 ]
 
@@ -89,7 +89,7 @@ def remote_pipeline(
     crop_quality: int = 90,
     allow_insecure_http: bool = False,
     allow_unauthenticated: bool = False,
-) -> Any:  # a core.protocols.FacePipeline (core/run.py keeps it in a Pipeline variable)
+) -> FacePipeline:
     """The pipeline for ``mode``: ``local_pipeline`` itself for "local", else a cloud/hybrid wrapper of it.
 
     Args:

@@ -129,8 +129,3 @@ class RemotePipeline:
     def close(self) -> None:
         """Stop the background probe and close connections; the pipeline reopens them if used again."""
         self.link.close()
-
-
-def is_fallback(mode: str) -> bool:
-    """Whether a frame's ``mode`` says it was processed locally because the endpoint failed."""
-    return mode.endswith(FALLBACK_SUFFIX)
