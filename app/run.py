@@ -58,9 +58,10 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
                 endpoint=args.endpoint,
                 token=_token(args),
                 ca_cert=args.ca_cert,
-                jpeg_quality=args.jpeg_quality,
-                fallback_after_s=args.fallback_after,
-                crop_format=getattr(args, "crop_format", None) or "raw",
+                jpeg_quality=ctx.config.remote.jpeg_quality,
+                fallback_after_s=ctx.config.remote.fallback_after_s,
+                crop_format=ctx.config.remote.crop_format,
+                crop_quality=ctx.config.remote.crop_quality,
                 allow_insecure_http=bool(getattr(args, "insecure_http", False)),
                 allow_unauthenticated=bool(getattr(args, "allow_unauthenticated_endpoint", False)),
             )
@@ -77,6 +78,7 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
         frames_csv=args.export,
         events_csv=args.events,
         sampler=sampler,
+        tracker_config=ctx.config.tracker,
     )
     show = _Shower() if args.show else None
     tty = sys.stdout.isatty()

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from core.config import TrackerConfig, defaults
 from core.pipeline import frame_result, stage_timings
 from core.protocols import FacePipeline
 from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, access_event_row, frame_row
@@ -51,6 +52,7 @@ class Engine:
         events_csv: str | Path | None = None,
         sampler: Any = None,
         record: bool = True,
+        tracker_config: TrackerConfig | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.store = store
@@ -60,7 +62,11 @@ class Engine:
         self.tracker = (
             tracker
             if tracker is not None
-            else (Tracker(policy_of=self._decision_and_reason) if track else None)
+            else (
+                Tracker.from_config(tracker_config or defaults().tracker, policy_of=self._decision_and_reason)
+                if track
+                else None
+            )
         )
         self.fps = FPSMonitor()
         self.stats = EngineStats()

@@ -35,6 +35,7 @@ frames the grabber dropped show up as gaps and motion prediction stays right; di
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import statistics
 import time
@@ -45,6 +46,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from core.config import TrackerConfig
 from core.geometry import assign, hungarian, iou_matrix
 from core.types import Face
 
@@ -162,6 +164,9 @@ _PERSON_FIELDS = (
 ).split()
 
 
+_TC = TrackerConfig()  # the defaults live in core/config.py
+
+
 class Tracker:
     """Associates faces across frames, decides who needs recognition, decides access once per face.
 
@@ -197,22 +202,22 @@ class Tracker:
 
     def __init__(
         self,
-        iou_threshold: float = 0.3,
-        max_missed: int = 10,
-        reverify_every: int = 30,
-        min_agree: int = 3,
-        min_unknown: int = 3,
-        max_undecided: int = 12,
-        margin: float = 0.05,
+        iou_threshold: float = _TC.iou_threshold,
+        max_missed: int = _TC.max_missed,
+        reverify_every: int = _TC.reverify_every,
+        min_agree: int = _TC.min_agree,
+        min_unknown: int = _TC.min_unknown,
+        max_undecided: int = _TC.max_undecided,
+        margin: float = _TC.margin,
         policy_of: Callable[[str], Any] | None = None,
-        max_centre_shift: float = 0.6,
-        velocity_alpha: float = 0.5,
-        recheck_iou: float = 0.5,
-        recheck_size: float = 0.25,
-        min_patch_similarity: float = 0.6,
-        min_clear_px: float = 32.0,
-        min_clear_score: float = 0.85,
-        split_distance: float | None = None,
+        max_centre_shift: float = _TC.max_centre_shift,
+        velocity_alpha: float = _TC.velocity_alpha,
+        recheck_iou: float = _TC.recheck_iou,
+        recheck_size: float = _TC.recheck_size,
+        min_patch_similarity: float = _TC.min_patch_similarity,
+        min_clear_px: float = _TC.min_clear_px,
+        min_clear_score: float = _TC.min_clear_score,
+        split_distance: float | None = _TC.split_distance,
     ) -> None:
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in (0, 1], not {iou_threshold}")
@@ -238,6 +243,11 @@ class Tracker:
         self.min_clear_score = float(min_clear_score)
         self.split_distance = None if split_distance is None else float(split_distance)
         self.reset()
+
+    @classmethod
+    def from_config(cls, config: TrackerConfig, policy_of: Callable[[str], Any] | None = None) -> Tracker:
+        """A tracker with ``config``'s settings (core/config.py)."""
+        return cls(policy_of=policy_of, **dataclasses.asdict(config))
 
     def reset(self) -> None:
         """Forget every track, event and counter (e.g. when the source changes)."""

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.config import defaults
 from core.types import Face
 
-MIN_FACE_PX = 60  # smaller faces give unstable embeddings (FaceNet crops are 160 px)
+MIN_FACE_PX = defaults().enroll.min_face_px  # core/config.py: smaller faces give unstable embeddings
 MIN_SHARPNESS = 15.0  # variance of the Laplacian on the 160 px face crop; below = blurred
 MIN_BRIGHTNESS, MAX_BRIGHTNESS = 40.0, 220.0  # mean grey level of the face
 MIN_CONTRAST = 15.0  # std of grey levels of the face

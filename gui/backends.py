@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.config import defaults
 from core.deploy import MODES as MODES  # the one list of deployment modes, re-exported
 
 if TYPE_CHECKING:
@@ -54,8 +55,8 @@ class RemoteSettings:
     endpoint: str = ""
     token_file: str = ""
     ca_cert: str = ""
-    jpeg_quality: int = 85
-    fallback_after_s: float = 1.0
+    jpeg_quality: int = defaults().remote.jpeg_quality
+    fallback_after_s: float = defaults().remote.fallback_after_s
 
 
 @dataclass

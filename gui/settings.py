@@ -12,7 +12,10 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from core.config import defaults
 from gui.backends import RemoteSettings
+
+_REMOTE = defaults().remote  # core/config.py holds the defaults
 
 MAX_RECENT = 8
 
@@ -122,8 +125,8 @@ class Settings:
             endpoint=self._str("endpoint/url"),
             token_file=self._str("endpoint/token_file"),
             ca_cert=self._str("endpoint/ca_cert"),
-            jpeg_quality=int(self._float("endpoint/jpeg_quality", 85) or 85),
-            fallback_after_s=float(self._float("endpoint/fallback_after_s", 1.0) or 1.0),
+            jpeg_quality=int(self._float("endpoint/jpeg_quality") or _REMOTE.jpeg_quality),
+            fallback_after_s=float(self._float("endpoint/fallback_after_s") or _REMOTE.fallback_after_s),
         )
 
     @remote.setter

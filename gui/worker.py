@@ -442,6 +442,7 @@ class InferenceWorker(TaskThread):
 
     def open_session(self, built: Built, spec: SourceSpec) -> SessionInfo:
         """Open ``spec`` and start recording a session with ``built`` (closing any session first)."""
+        from core.config import Config
         from core.engine import Engine
         from core.sources import open_source
 
@@ -450,7 +451,12 @@ class InferenceWorker(TaskThread):
         try:
             store = self._store_for(built.store_path)
             engine = Engine(
-                built.pipeline, store, source_name=source.name, mode=built.mode, sampler=self.sampler
+                built.pipeline,
+                store,
+                source_name=source.name,
+                mode=built.mode,
+                sampler=self.sampler,
+                tracker_config=Config.from_env().tracker,  # the one configuration (core/config.py)
             )
         except BaseException:
             source.close()

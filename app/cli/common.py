@@ -6,12 +6,13 @@ import logging
 import sys
 from pathlib import Path
 
+from core.config import defaults
 from core.errors import FaceGateError
 
 log = logging.getLogger("facegate")
 
 #: smallest face (px) the photo commands look for: MTCNN's classic 20 px, as the study's package used
-PHOTO_MIN_FACE = 20
+PHOTO_MIN_FACE = defaults().detector.photo_min_face_px  # core/config.py holds the default
 
 
 def print_error(msg: str) -> None:

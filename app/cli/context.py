@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import PHOTO_MIN_FACE, log
+from app.cli.common import log
+from core.config import Config
 from core.errors import FaceGateError
 
 
@@ -23,6 +24,22 @@ class Context:
         self._video_detector: Any = None
         self._recognizer: Any = None
         self._store: Any = None
+        self._config: Any = None
+
+    @property
+    def config(self) -> Config:
+        """The shipped defaults, then ``FACEGATE_*`` environment variables, then this command's arguments."""
+        if self._config is None:
+            a = self.args
+            self._config = Config.from_env().replace(
+                remote={
+                    "jpeg_quality": getattr(a, "jpeg_quality", None),
+                    "crop_format": getattr(a, "crop_format", None),
+                    "fallback_after_s": getattr(a, "fallback_after", None),
+                },
+                enroll={"min_face_px": getattr(a, "min_face", None)},
+            )
+        return self._config
 
     @property
     def db_path(self) -> Path:
@@ -32,20 +49,26 @@ class Context:
 
     @property
     def detector(self) -> Any:
-        """The detector for still photos: finds faces down to PHOTO_MIN_FACE px (speed matters less)."""
+        """The detector for still photos: finds faces down to ``config.detector.photo_min_face_px`` (20 px)."""
         if self._detector is None:
             from core.registry import create_detector
 
-            self._detector = create_detector(self.detector_key, min_face_size=PHOTO_MIN_FACE)
+            self._detector = create_detector(
+                self.detector_key, min_face_size=self.config.detector.photo_min_face_px
+            )
         return self._detector
 
     @property
     def video_detector(self) -> Any:
-        """The detector for video, with the model's own defaults (MTCNN: faces >= 40 px, for speed)."""
+        """The detector for video (and ``serve``): MTCNN finds faces down to
+        ``config.detector.video_min_face_px`` (40 px, for speed); other detectors keep their own settings."""
         if self._video_detector is None:
             from core.registry import create_detector
 
-            self._video_detector = create_detector(self.detector_key)
+            opts = {}
+            if self.detector_key.startswith("mtcnn"):
+                opts["min_face_size"] = self.config.detector.video_min_face_px
+            self._video_detector = create_detector(self.detector_key, **opts)
         return self._video_detector
 
     @property

@@ -10,6 +10,7 @@ from app.cli.calibrate import cmd_calibrate
 from app.cli.jobs import cmd_bench, cmd_run, cmd_serve
 from app.cli.manage import cmd_backends, cmd_identities, cmd_models, cmd_sessions
 from app.cli.photos import cmd_enroll, cmd_identify, cmd_verify
+from core.config import CROP_FORMATS, defaults
 
 
 def count_arg(text: str) -> int:
@@ -84,7 +85,9 @@ def _add_enroll(sub: Any, common: CliParser) -> None:
         help="access policy (default: allowed for a new person, unchanged for an existing one)",
     )
     p.add_argument("--schedule", help="with --policy schedule: e.g. 'mon-fri 08:00-18:00; sat 09:00-12:00'")
-    p.add_argument("--min-face", type=int, default=60, help="minimum face side in px (default 60)")
+    p.add_argument(
+        "--min-face", type=int, help=f"minimum face side in px (default {defaults().enroll.min_face_px})"
+    )
     p.set_defaults(func=cmd_enroll)
 
 
@@ -180,18 +183,22 @@ def _add_run(sub: Any, common: CliParser) -> None:
         action="store_true",
         help="trust answers the endpoint cannot prove with the shared token (e.g. a plain Triton)",
     )
-    p.add_argument("--jpeg-quality", type=int, default=85, help="cloud mode: JPEG quality of sent frames")
+    p.add_argument(
+        "--jpeg-quality",
+        type=int,
+        help=f"cloud mode: JPEG quality of sent frames (default {defaults().remote.jpeg_quality})",
+    )
     p.add_argument(
         "--crop-format",
-        choices=["raw", "jpeg"],
-        default="raw",
-        help="hybrid mode: send aligned crops raw (exact) or as JPEG (~10x fewer bytes)",
+        choices=list(CROP_FORMATS),
+        help="hybrid mode: send aligned crops raw (exact) or as JPEG (~10x fewer bytes; default "
+        f"{defaults().remote.crop_format})",
     )
     p.add_argument(
         "--fallback-after",
         type=seconds_arg,
-        default=1.0,
-        help="seconds of endpoint failure before processing locally (default 1.0)",
+        help="seconds of endpoint failure before processing locally "
+        f"(default {defaults().remote.fallback_after_s})",
     )
     p.add_argument("--quiet", action="store_true", help="no per-frame status line")
     p.set_defaults(func=cmd_run)

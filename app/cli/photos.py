@@ -62,7 +62,7 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
     if not name:
         print_error("a person needs a non-empty name")
         return 1
-    job = Enrollment(name, ctx.detector, ctx.recognizer, ctx.store, min_face_px=args.min_face)
+    job = Enrollment(name, ctx.detector, ctx.recognizer, ctx.store, min_face_px=ctx.config.enroll.min_face_px)
     for path in args.images:
         try:
             check = job.add_image(load_photo(path), str(path), image_sha256=_sha256(path))

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.config import defaults
 from core.deploy.client.base import FALLBACK_SUFFIX, RemotePipeline
 from core.deploy.client.cloud import CloudPipeline
 from core.deploy.client.errors import EndpointError
@@ -75,18 +76,21 @@ __all__ = [
 ]
 
 
+_REMOTE = defaults().remote  # core/config.py holds the defaults
+
+
 def remote_pipeline(
     mode: str,
     local_pipeline: Pipeline,
     endpoint: str | None = None,
     token: str | None = None,
     ca_cert: str | None = None,
-    jpeg_quality: int = 85,
-    fallback_after_s: float = 1.0,
+    jpeg_quality: int = _REMOTE.jpeg_quality,
+    fallback_after_s: float = _REMOTE.fallback_after_s,
     *,
     probe_every_s: float | None = None,
-    crop_format: str = "raw",
-    crop_quality: int = 90,
+    crop_format: str = _REMOTE.crop_format,
+    crop_quality: int = _REMOTE.crop_quality,
     allow_insecure_http: bool = False,
     allow_unauthenticated: bool = False,
 ) -> FacePipeline:
