@@ -108,3 +108,23 @@ def test_the_opt_ins_reach_the_endpoint_checks(detector, recognizer, store_path)
     pipe.close()
     with pytest.raises(FaceGateError, match="refusing to send faces"):
         wrap("cloud", local, Remote("http://192.0.2.1:8000", token="s3cret"))
+
+
+def test_run_names_whom_its_recognizer_cannot_recognise_and_recognises_the_rest(
+    store_path, facenet512, fr_images, run_cli, tmp_path
+):
+    import shutil
+
+    folder = tmp_path / "door"
+    folder.mkdir()
+    for i in range(6):  # a track is decided on a few frames' evidence
+        shutil.copy(fr_images / "obama3.jpg", folder / f"{i:04d}.jpg")
+    code, out, err = run_cli(
+        "run", "--source", str(folder), "--db", str(store_path), "--recognizer", facenet512.key, "--quiet"
+    )
+    assert code == 0, err
+    assert (
+        f"warning: ghost has no {facenet512.model} embedding and no stored face crop; re-enroll them to "
+        "recognise them with this recognizer"
+    ) in err
+    assert "event: track 1 obama -> granted" in out  # from the 512-d embeddings of his stored crops
