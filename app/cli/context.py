@@ -111,5 +111,6 @@ class Context:
         """The local pipeline for still photos: the store's gallery for the recognizer, at ``threshold``."""
         from app.session import local_pipeline
 
+        # the store opens (a bad --db fails) before the detector loads, as it always did
         store, recognizer, threshold = self.store, self.recognizer, self.threshold
         return local_pipeline(self.detector, recognizer, store, threshold)
