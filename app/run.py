@@ -9,7 +9,11 @@ import argparse
 import signal
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.protocols import FacePipeline
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -17,57 +21,86 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def run_headless(ctx: Any, args: argparse.Namespace) -> int:
-    from app.cli.common import check_output_file, printable
-    from core.engine import Engine
-    from core.pipeline import Pipeline
-    from core.protocols import FacePipeline
     from core.sources import open_source
-    from core.telemetry import Sampler
 
-    # every argument that can be wrong is checked before the source, the models or the store open
+    _check_arguments(args)  # every argument that can be wrong, before the source, models or store open
+    source = open_source(args.source, realtime=True if args.realtime else None)
+    try:
+        store, pipe = _open_session(ctx, args)
+    except BaseException:
+        source.close()
+        raise
+    return _run(ctx, args, source, store, pipe)
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """The output files and, for cloud/hybrid, the endpoint URL: a one-line FaceGateError when wrong."""
+    from app.cli.common import check_output_file
+
     check_output_file(args.export, "--export")
     check_output_file(args.events, "--events")
     if args.mode != "local":
         check_endpoint_url(args.endpoint, args.mode)
-    source = open_source(args.source, realtime=True if args.realtime else None)
-    try:
-        if args.source == "demo" and getattr(args, "db", None) is None:
-            from app.demo import demo_store
 
-            store = demo_store(ctx.video_detector, ctx.recognizer)
-        else:
-            from enroll.service import compute_missing_embeddings
 
-            store = ctx.store
-            compute_missing_embeddings(store, ctx.recognizer)
-            for name in store.people_without(ctx.recognizer.model):
-                print(
-                    f"warning: {printable(name)} has no {ctx.recognizer.model} embedding and no stored face "
-                    "crop; re-enroll them to recognise them with this recognizer",
-                    file=sys.stderr,
-                )
-        gallery = store.gallery(ctx.recognizer.model, ctx.threshold)
-        local = Pipeline(ctx.video_detector, ctx.recognizer, gallery, threshold=ctx.threshold)
-        pipe: FacePipeline = local
-        if args.mode != "local":
-            from core.deploy.client import remote_pipeline
+def _open_session(ctx: Any, args: argparse.Namespace) -> tuple[Any, FacePipeline]:
+    """(store, pipeline): ``run demo`` without ``--db`` uses the demo's own store (its people enrolled
+    once); any other run uses ``--db`` and warns about people this recognizer cannot recognise."""
+    from app.session import build_session
 
-            pipe = remote_pipeline(
-                args.mode,
-                local,
-                endpoint=args.endpoint,
-                token=_token(args),
-                ca_cert=args.ca_cert,
-                jpeg_quality=ctx.config.remote.jpeg_quality,
-                fallback_after_s=ctx.config.remote.fallback_after_s,
-                crop_format=ctx.config.remote.crop_format,
-                crop_quality=ctx.config.remote.crop_quality,
-                allow_insecure_http=bool(getattr(args, "insecure_http", False)),
-                allow_unauthenticated=bool(getattr(args, "allow_unauthenticated_endpoint", False)),
+    if args.source == "demo" and getattr(args, "db", None) is None:
+        from app.demo import demo_db_path
+        from db.store import Store
+
+        store, demo, report = Store(demo_db_path()), True, None
+    else:
+        store, demo, report = ctx.store, False, _warn_unrecognisable(ctx.recognizer.model)
+    session = build_session(
+        ctx.video_detector,
+        ctx.recognizer,
+        store,
+        ctx.threshold,
+        args.mode,
+        _remote(ctx, args) if args.mode != "local" else None,
+        demo=demo,
+        report=report,
+    )
+    return session.store, session.pipeline
+
+
+def _warn_unrecognisable(model: str) -> Callable[[list[str]], None]:
+    def report(names: list[str]) -> None:
+        from app.cli.common import printable
+
+        for name in names:
+            print(
+                f"warning: {printable(name)} has no {model} embedding and no stored face "
+                "crop; re-enroll them to recognise them with this recognizer",
+                file=sys.stderr,
             )
-    except BaseException:
-        source.close()
-        raise
+
+    return report
+
+
+def _remote(ctx: Any, args: argparse.Namespace) -> Any:
+    """Where ``--mode cloud|hybrid`` sends its work: the endpoint, the token, the CA and the opt-ins."""
+    from app.session import Remote
+
+    return Remote(
+        endpoint=args.endpoint,
+        token=_token(args),
+        ca_cert=args.ca_cert,
+        config=ctx.config.remote,
+        allow_insecure_http=bool(getattr(args, "insecure_http", False)),
+        allow_unauthenticated=bool(getattr(args, "allow_unauthenticated_endpoint", False)),
+    )
+
+
+def _run(ctx: Any, args: argparse.Namespace, source: Any, store: Any, pipe: FacePipeline) -> int:
+    """Process the source until it ends, ``--frames`` or Ctrl-C/SIGTERM; then print the summary."""
+    from core.engine import Engine
+    from core.telemetry import Sampler
+
     sampler = Sampler().start()
     engine = Engine(
         pipe,
@@ -80,41 +113,11 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
         sampler=sampler,
         tracker_config=ctx.config.tracker,
     )
-    show = _Shower() if args.show else None
-    tty = sys.stdout.isatty()
     previous = signal.signal(signal.SIGTERM, _interrupt)
     t_start = time.perf_counter()
     interrupted = False
-    last_mode = args.mode
-    waiting = _WaitReporter(source)
     try:
-        for frame in source.iter_frames(on_wait=waiting):
-            result = engine.process(
-                frame.image, frame.index, frame.timestamp, frame.capture_ms, dropped=source.grabber.dropped
-            )
-            if result.mode != last_mode:  # cloud/hybrid fell back to local, or came back
-                line = f"mode: {result.mode} from frame {result.frame_index} ({getattr(pipe, 'status', '')})"
-                print(("\r" + line.ljust(118) + "\n") if tty else line, end="" if tty else "\n", flush=True)
-                last_mode = result.mode
-            if show is not None:
-                show(frame.image, result)
-            for ev in result.events:
-                line = f"event: track {ev.track_id} {printable(ev.identity or 'unknown')} -> {ev.decision}"
-                print(("\r" + line.ljust(118) + "\n") if tty else line, end="", flush=True)
-                if not tty:
-                    print()
-            if not args.quiet:
-                t = result.timings_ms
-                names = ", ".join(sorted({f.identity for f in result.faces if f.identity})) or "-"
-                fps = engine.fps.fps() or 0.0
-                line = (
-                    f"frame {engine.stats.frames:5d}  {fps:5.1f} FPS  faces {len(result.faces)} "
-                    f"[{names}]  detect {t['detect_ms']:.0f} ms  embed {t['embed_ms']:.0f} ms "
-                    f"({result.recognized} recognised)  dropped {source.grabber.dropped}  {source.status}"
-                )
-                print(("\r" + line[:118].ljust(118)) if tty else line, end="" if tty else "\n", flush=True)
-            if args.frames and engine.stats.frames >= args.frames:
-                break
+        _loop(args, source, engine, pipe)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -126,8 +129,66 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
         energy = _energy_line(sampler, stats.frames)
         sampler.close()
     elapsed = time.perf_counter() - t_start
-    if tty and not args.quiet:
+    if sys.stdout.isatty() and not args.quiet:
         print()
+    _print_summary(args, source, store, pipe, engine, stats, elapsed, energy, interrupted)
+    return 130 if interrupted else 0
+
+
+def _loop(args: argparse.Namespace, source: Any, engine: Any, pipe: FacePipeline) -> None:
+    """Each frame through the engine, printing mode changes, events and (unless --quiet) a status line."""
+    from app.cli.common import printable
+
+    show = _Shower() if args.show else None
+    tty = sys.stdout.isatty()
+    last_mode = args.mode
+    waiting = _WaitReporter(source)
+    for frame in source.iter_frames(on_wait=waiting):
+        result = engine.process(
+            frame.image, frame.index, frame.timestamp, frame.capture_ms, dropped=source.grabber.dropped
+        )
+        if result.mode != last_mode:  # cloud/hybrid fell back to local, or came back
+            line = f"mode: {result.mode} from frame {result.frame_index} ({getattr(pipe, 'status', '')})"
+            print(("\r" + line.ljust(118) + "\n") if tty else line, end="" if tty else "\n", flush=True)
+            last_mode = result.mode
+        if show is not None:
+            show(frame.image, result)
+        for ev in result.events:
+            line = f"event: track {ev.track_id} {printable(ev.identity or 'unknown')} -> {ev.decision}"
+            print(("\r" + line.ljust(118) + "\n") if tty else line, end="", flush=True)
+            if not tty:
+                print()
+        if not args.quiet:
+            line = _status_line(engine, source, result)
+            print(("\r" + line[:118].ljust(118)) if tty else line, end="" if tty else "\n", flush=True)
+        if args.frames and engine.stats.frames >= args.frames:
+            break
+
+
+def _status_line(engine: Any, source: Any, result: Any) -> str:
+    t = result.timings_ms
+    names = ", ".join(sorted({f.identity for f in result.faces if f.identity})) or "-"
+    fps = engine.fps.fps() or 0.0
+    return (
+        f"frame {engine.stats.frames:5d}  {fps:5.1f} FPS  faces {len(result.faces)} "
+        f"[{names}]  detect {t['detect_ms']:.0f} ms  embed {t['embed_ms']:.0f} ms "
+        f"({result.recognized} recognised)  dropped {source.grabber.dropped}  {source.status}"
+    )
+
+
+def _print_summary(
+    args: argparse.Namespace,
+    source: Any,
+    store: Any,
+    pipe: FacePipeline,
+    engine: Any,
+    stats: Any,
+    elapsed: float,
+    energy: str,
+    interrupted: bool,
+) -> None:
+    from app.cli.common import printable
+
     fps = stats.frames / elapsed if elapsed > 0 else 0.0
     saved = 1 - stats.recognized / stats.faces if stats.faces else 0.0
     print(
@@ -147,7 +208,6 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
     for label, path in (("frames", args.export), ("events", args.events)):
         if path:
             print(f"{label} CSV: {path}")
-    return 130 if interrupted else 0
 
 
 class _WaitReporter:

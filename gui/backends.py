@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -155,35 +155,17 @@ def wrap(mode: str, local: Pipeline, remote: RemoteSettings) -> FacePipeline:
         raise RuntimeError(f"{mode} mode {why}")
     if not remote.endpoint.strip():
         raise RuntimeError(f"{mode} mode {NOT_CONFIGURED}")
-    return factory(
-        mode,
-        local,
-        endpoint=remote.endpoint.strip(),
-        token=_read_token(remote.token_file),
-        ca_cert=remote.ca_cert or None,
+    from app import session
+
+    config = replace(
+        defaults().remote,
         jpeg_quality=int(remote.jpeg_quality),
         fallback_after_s=float(remote.fallback_after_s),
     )
-
-
-def open_store(path: Path, detector: Any, recognizer: Any, demo: bool) -> Any:
-    """The identity store at ``path`` with embeddings for ``recognizer.model``; with ``demo`` the demo's
-    people are enrolled into it (once, marked "demo"): the demo never runs on another store. Opens a
-    connection of this thread (sqlite3 connections belong to the thread that made them)."""
-    from db.store import Store
-    from enroll.service import compute_missing_embeddings
-
-    store = Store(path)
-    try:
-        compute_missing_embeddings(store, recognizer)
-        if demo:
-            from app.demo import demo_store
-
-            demo_store(detector, recognizer, store)
-    except BaseException:
-        store.close()
-        raise
-    return store
+    to = session.Remote(
+        remote.endpoint.strip(), _read_token(remote.token_file), remote.ca_cert or None, config
+    )
+    return session.wrap(mode, local, to)
 
 
 def build_session(
@@ -197,34 +179,34 @@ def build_session(
     frame: np.ndarray | None = None,
 ) -> Built:
     """Everything a session starts with: backends built + warmed, the gallery for the recognizer model."""
-    from core.pipeline import Pipeline
+    from app import session
     from core.registry import create_detector, create_recognizer
+    from db.store import Store
 
     t0 = time.perf_counter()
     detector = create_detector(detector_key)
     recognizer = create_recognizer(recognizer_key)
     warm(detector, recognizer, frame)
-    store = open_store(store_path, detector, recognizer, demo)
+    store = Store(store_path)
     try:
-        thr = float(recognizer.default_threshold if threshold is None else threshold)
-        local = Pipeline(detector, recognizer, store.gallery(recognizer.model, thr), threshold=thr)
+        ready = session.build_session(detector, recognizer, store, threshold, demo=demo)
         notes = [
             f"{name} has no {recognizer.model} embedding; re-enroll them to recognise them"
-            for name in store.people_without(recognizer.model)
+            for name in ready.unrecognisable
         ]
         path = Path(store.path)
     finally:
         store.close()
     notes_mode: list[str] = []
     try:
-        pipe = wrap(mode, local, remote)
+        pipe = wrap(mode, ready.local, remote)
     except Exception as err:  # noqa: BLE001 - the session still starts, locally, and says why
         if mode == "local":
             raise
         notes_mode.append(f"{mode} mode failed ({err}); running locally")
-        pipe, mode = local, "local"
+        pipe, mode = ready.local, "local"
     return Built(
-        local,
+        ready.local,
         pipe,
         mode,
         (time.perf_counter() - t0) * 1e3,
@@ -274,13 +256,11 @@ def build_switch(
         if recognizer.model != old.recognizer.model:
             thr = float(recognizer.default_threshold if threshold is None else threshold)
             if store_path is not None:
-                from db.store import Store
-                from enroll.service import compute_missing_embeddings
+                from app import session
 
-                store = Store(store_path)
+                store = session.open_store(store_path, recognizer)
                 try:
-                    compute_missing_embeddings(store, recognizer)
-                    gallery = store.gallery(recognizer.model, thr)
+                    gallery = session.load_gallery(store, recognizer.model, thr)
                 finally:
                     store.close()
             else:

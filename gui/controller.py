@@ -478,20 +478,13 @@ def _same_choice(chain: Built, want: dict[str, str], store_path: Path) -> bool:
 
 def _reopen(chain: Built, store_path: Path, demo: bool, threshold: float | None) -> Built:
     """Builder thread: the built backends again, with the store's gallery read anew (a new session)."""
-    from core.pipeline import Pipeline
-    from db.store import Store
-    from enroll.service import compute_missing_embeddings
+    from app.session import local_pipeline, open_store
 
     rec = chain.local.recognizer
-    thr = float(rec.default_threshold if threshold is None else threshold)
-    store = Store(store_path)
+    # with ``demo`` the demo's people, once (a file or camera may have started this store)
+    store = open_store(store_path, rec, chain.local.detector, demo)
     try:
-        compute_missing_embeddings(store, rec)
-        if demo:  # the demo's people, once (a file or camera may have started this store)
-            from app.demo import demo_store
-
-            demo_store(chain.local.detector, rec, store)
-        local = Pipeline(chain.local.detector, rec, store.gallery(rec.model, thr), threshold=thr)
+        local = local_pipeline(chain.local.detector, rec, store, threshold)
     finally:
         store.close()
     pipe = local if chain.mode == "local" else chain.pipeline

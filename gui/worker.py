@@ -550,8 +550,10 @@ class InferenceWorker(TaskThread):
         b = self.built
         if b is None:
             return 0
+        from app.session import load_gallery
+
         store = self._store_for(b.store_path)
-        b.local.gallery = store.gallery(b.model, b.local.threshold)
+        b.local.gallery = load_gallery(store, b.model, b.local.threshold)
         s = self._session
         if s is not None:
             s.engine.policies_changed()

@@ -45,6 +45,7 @@ class _Worker:
 
     def build(self) -> Any:
         """The local pipeline of this group, warmed up."""
+        from app.session import local_pipeline
         from core.pipeline import Pipeline
 
         g = self.group
@@ -64,8 +65,7 @@ class _Worker:
             det = create_detector(g["detector"])
         det.warmup()
         rec.warmup()
-        gallery = self._store().gallery(rec.model, rec.default_threshold)
-        return Pipeline(det, rec, gallery, threshold=rec.default_threshold)
+        return local_pipeline(det, rec, self._store(), rec.default_threshold)
 
     def remote(self, mode: str, local: Any) -> Any:
         """The cloud/hybrid pipeline around ``local`` (one per mode, kept: its connection stays warm)."""

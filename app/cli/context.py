@@ -108,7 +108,9 @@ class Context:
         return self._store
 
     def pipeline(self) -> Any:
-        from core.pipeline import Pipeline
+        """The local pipeline for still photos: the store's gallery for the recognizer, at ``threshold``."""
+        from app.session import local_pipeline
 
-        gallery = self.store.gallery(self.recognizer.model, self.threshold)
-        return Pipeline(self.detector, self.recognizer, gallery, threshold=self.threshold)
+        # the store opens (a bad --db fails) before the detector loads, as it always did
+        store, recognizer, threshold = self.store, self.recognizer, self.threshold
+        return local_pipeline(self.detector, recognizer, store, threshold)

@@ -125,10 +125,10 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
 def _identify_pipeline(ctx: Context) -> Any:
     """The pipeline for ``identify``: like ``run``, people enrolled under another recognizer model get
     this model's embeddings from their stored face crops; whoever still cannot be matched is named."""
-    from enroll.service import compute_missing_embeddings
+    from app.session import prepare_store
 
     store, model = ctx.store, ctx.recognizer.model
-    added = compute_missing_embeddings(store, ctx.recognizer)
+    added = prepare_store(store, ctx.recognizer)
     if added:
         print(f"note: computed {added} {model} embedding(s) from stored face crops", file=sys.stderr)
     if not store.identities():
