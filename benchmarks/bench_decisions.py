@@ -104,6 +104,7 @@ def main() -> int:
     ap.add_argument("--thresholds", default="default,1.10", help="'default' = the recognizer model's")
     args = ap.parse_args()
 
+    from app.session import load_gallery
     from benchmarks.common import machine
     from core import photos
     from core.engine import Engine
@@ -141,7 +142,7 @@ def main() -> int:
         print("|---|---|---|---|---|---|---|---|---|---|")
         for t in args.thresholds.split(","):
             threshold = recognizer.default_threshold if t == "default" else float(t)
-            gallery = store.gallery(recognizer.model, threshold)
+            gallery = load_gallery(store, recognizer.model, threshold)
 
             def factory(agree: int, unknown: int, threshold: float = threshold, gallery=gallery) -> Engine:
                 engine = Engine(

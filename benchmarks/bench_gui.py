@@ -35,8 +35,8 @@ def pct(values: list[float], q: float) -> float:
 
 def headless(frames: int) -> dict[str, float]:
     from app.demo import demo_store
+    from app.session import local_pipeline
     from core.engine import Engine
-    from core.pipeline import Pipeline
     from core.registry import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER, create_detector, create_recognizer
     from core.sources import open_source
 
@@ -44,7 +44,7 @@ def headless(frames: int) -> dict[str, float]:
     det.warmup()
     rec.warmup()
     store = demo_store(det, rec)
-    engine = Engine(Pipeline(det, rec, store.gallery(rec.model, rec.default_threshold)), store=None)
+    engine = Engine(local_pipeline(det, rec, store), store=None)
     n = 0
     t0 = time.perf_counter()
     while n < frames:

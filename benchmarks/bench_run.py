@@ -46,15 +46,15 @@ def build_video(path: Path, frames: int) -> None:
 
 
 def run(video: Path, track: bool, detector: str, recognizer: str, store) -> dict:
+    from app.session import local_pipeline
     from core.engine import Engine
-    from core.pipeline import Pipeline
     from core.registry import create_detector, create_recognizer
     from core.sources import open_source
 
     det, rec = create_detector(detector), create_recognizer(recognizer)
     det.warmup()
     rec.warmup()
-    pipe = Pipeline(det, rec, store.gallery(rec.model, rec.default_threshold))
+    pipe = local_pipeline(det, rec, store)
     engine = Engine(pipe, store=None, track=track)
     src = open_source(str(video))
     totals = []
