@@ -21,6 +21,7 @@ from typing import Any
 
 from core.detectors.mtcnn import DEFAULTS as MTCNN_DEFAULTS
 from core.errors import FaceGateError
+from core.registry import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER
 
 
 class ConfigError(FaceGateError, ValueError):
@@ -126,14 +127,80 @@ class RemoteConfig:
         )
 
 
+@dataclass
+class ServeLimits:
+    """``main.py serve``: what one request may ask of the endpoint, and how long it may take. Sizes in
+    bytes/px, times in s. Not frozen: the Triton interop lifts two limits on its own copy."""
+
+    max_body_mb: float = 16.0  # whole HTTP body (413 past it)
+    max_pixels: int = 4096 * 4096  # per decoded image, read from the header before decoding (413)
+    max_request_pixels: int = 4096 * 4096  # all images of one request together (413)
+    max_pixels_in_flight: int = 2 * 4096 * 4096  # decoded pixels held by all requests at once (429)
+    max_bytes_in_flight_mb: float = 64.0  # request bodies held by all requests at once (429)
+    max_frames: int = 8  # images per frame-model request (400)
+    max_crops: int = 64  # crops per crops-model request (400)
+    read_timeout_s: float = 10.0  # to receive a request's head, and then its body (408 / closed)
+    idle_timeout_s: float = 120.0  # a keep-alive connection idle this long is closed
+    infer_timeout_s: float = 30.0  # longest a request waits for its batch to run (503)
+    max_connections: int = 4096  # open connections (idle ones cost a descriptor); past it requests get 503
+    max_queue: int = 64  # requests waiting per model; more are answered 429
+    instances: int = 1  # worker threads per model (Triton's instance_group count)
+    decode_workers: int = 2  # threads parsing bodies and decoding images (all models together)
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 2**20)
+
+    @property
+    def max_bytes_in_flight(self) -> int:
+        return int(self.max_bytes_in_flight_mb * 2**20)
+
+    @classmethod
+    def from_args(cls, args: Any = None) -> ServeLimits:
+        """Each limit from ``args.<name>`` if set, else ``FACEGATE_SERVE_<NAME>``, else the default."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            value = getattr(args, f.name, None) if args is not None else None
+            if value is None:
+                value = os.environ.get(f"FACEGATE_SERVE_{f.name.upper()}")
+            if value is None:
+                continue
+            kind = int if f.type in ("int", int) else float
+            try:
+                number = kind(value)
+            except (TypeError, ValueError):
+                raise FaceGateError(f"serve: {f.name} must be a number, not {value!r}") from None
+            if number <= 0:
+                raise FaceGateError(f"serve: {f.name} must be positive, not {value!r}")
+            values[f.name] = number
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """Which detector and recognizer run, and the match threshold.
+
+    ``threshold`` None means: the store's calibration for the recognizer model (``main.py calibrate``),
+    else the model's own measured default (``default_threshold`` next to each model)."""
+
+    detector: str = DEFAULT_DETECTOR
+    recognizer: str = DEFAULT_RECOGNIZER
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        _check("models", "threshold", self.threshold is None or 0.0 < self.threshold <= 2.0, "in (0, 2]")
+
+
 @dataclass(frozen=True)
 class Config:
     """Every section; ``Config()`` is the shipped defaults."""
 
+    models: ModelsConfig = field(default_factory=ModelsConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     enroll: EnrollConfig = field(default_factory=EnrollConfig)
     remote: RemoteConfig = field(default_factory=RemoteConfig)
+    serve: ServeLimits = field(default_factory=ServeLimits)
 
     def replace(self, **sections: Mapping[str, Any]) -> Config:
         """A copy with fields of sections replaced, e.g. ``cfg.replace(remote={"jpeg_quality": 70})``;

@@ -83,3 +83,34 @@ def test_the_command_line_layers_its_arguments_over_environment_and_defaults(mon
     )
     assert code != 0 and "jpeg_quality must be between 1 and 100" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_endpoint_limits_and_the_models_are_sections_too() -> None:
+    from core.deploy.server import Limits
+    from core.registry import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER
+
+    cfg = Config.from_env(
+        {"FACEGATE_SERVE_MAX_CROPS": "32", "FACEGATE_MODELS_RECOGNIZER": "facenet512:tflite"}
+    )
+    assert isinstance(cfg.serve, Limits) and cfg.serve.max_crops == 32
+    assert Limits.from_args(None).max_crops == Config().serve.max_crops  # one set of endpoint defaults
+    assert (cfg.models.detector, cfg.models.recognizer, cfg.models.threshold) == (
+        DEFAULT_DETECTOR,
+        "facenet512:tflite",
+        None,
+    )
+    with pytest.raises(ConfigError, match="models.threshold must be in"):
+        Config().replace(models={"threshold": 3.0})
+
+
+def test_the_command_line_takes_models_and_threshold_from_the_environment(monkeypatch) -> None:
+    import argparse
+
+    from app.cli import Context
+
+    monkeypatch.setenv("FACEGATE_MODELS_THRESHOLD", "0.9")
+    monkeypatch.setenv("FACEGATE_MODELS_DETECTOR", "mtcnn:tflite")
+    ctx = Context(argparse.Namespace(detector=None, recognizer=None, threshold=None))
+    assert (ctx.detector_key, ctx.threshold) == ("mtcnn:tflite", 0.9)
+    ctx = Context(argparse.Namespace(detector="blazeface:tflite", recognizer=None, threshold=0.8))
+    assert (ctx.detector_key, ctx.threshold) == ("blazeface:tflite", 0.8)  # arguments win

@@ -15,11 +15,7 @@ class Context:
     """Lazily built detector / recognizer / store for one CLI invocation."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from core.registry import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER
-
         self.args = args
-        self.detector_key = getattr(args, "detector", None) or DEFAULT_DETECTOR
-        self.recognizer_key = getattr(args, "recognizer", None) or DEFAULT_RECOGNIZER
         self._detector: Any = None
         self._video_detector: Any = None
         self._recognizer: Any = None
@@ -27,11 +23,24 @@ class Context:
         self._config: Any = None
 
     @property
+    def detector_key(self) -> str:
+        return self.config.models.detector
+
+    @property
+    def recognizer_key(self) -> str:
+        return self.config.models.recognizer
+
+    @property
     def config(self) -> Config:
         """The shipped defaults, then ``FACEGATE_*`` environment variables, then this command's arguments."""
         if self._config is None:
             a = self.args
             self._config = Config.from_env().replace(
+                models={
+                    "detector": getattr(a, "detector", None),
+                    "recognizer": getattr(a, "recognizer", None),
+                    "threshold": getattr(a, "threshold", None),
+                },
                 remote={
                     "jpeg_quality": getattr(a, "jpeg_quality", None),
                     "crop_format": getattr(a, "crop_format", None),
@@ -81,7 +90,7 @@ class Context:
 
     @property
     def threshold(self) -> float:
-        thr = getattr(self.args, "threshold", None)
+        thr = self.config.models.threshold  # --threshold, or FACEGATE_MODELS_THRESHOLD
         if thr is not None:
             return float(thr)
         calibrated = self.calibrated_threshold()
