@@ -208,6 +208,18 @@ def test_sink_rejects_unknown_columns_and_writes_when_closed(tmp_path: Path) -> 
     assert rows == [dict.fromkeys(FRAME_COLUMNS, "") | {"session": "s"}]
 
 
+def test_a_sink_that_ignores_extra_columns_writes_only_its_own(tmp_path: Path) -> None:
+    # the bench's summary rows carry more keys than its CSV has columns: they are dropped, not an error
+    from core.recording import csv_cell
+
+    with CSVSink(tmp_path / "s.csv", ["a", "b"], ignore_extra=True) as sink:
+        sink.write({"a": csv_cell(1.23456789, 4), "extra": 1})
+        sink.write({"b": csv_cell(float("nan"), 4), "a": csv_cell(None)})
+    header, rows = read_csv(tmp_path / "s.csv")
+    assert header == ["a", "b"]
+    assert rows == [{"a": "1.2346", "b": ""}, {"a": "", "b": ""}]
+
+
 def test_concurrent_writers_leave_only_whole_rows(tmp_path: Path) -> None:
     path = tmp_path / "frames.csv"
     r = results()[0]
