@@ -270,7 +270,8 @@ class FPSMonitor:
     window, so a stalled stream reads ``None`` once its stamps age out instead of a stale rate.
 
     Args:
-        window_s: how far back stamps count, in seconds.
+        window_s: how far back stamps count, in seconds (``math.inf``: the last ``max_samples``
+            stamps, however old, as a capture thread's rate that keeps its last value when stalled).
         max_samples: bound on stored stamps (a very fast source keeps only the newest).
     """
 

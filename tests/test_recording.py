@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import signal
 import subprocess
 import sys
@@ -287,6 +288,15 @@ def test_fps_monitor_over_synthetic_stamps() -> None:
     assert m.fps(now=12.0) == pytest.approx(10.0)
     assert m.fps(now=20.0) is None  # stalled stream: no stale rate
     assert len(m) == 0
+
+
+def test_fps_monitor_without_a_time_window_keeps_the_last_rate() -> None:
+    # the capture thread's meter (FrameGrabber.fps): the last 30 frames, however old
+    m = FPSMonitor(window_s=math.inf, max_samples=30)
+    for i in range(60):
+        m.tick(i / 20)  # 20 fps for 3 s
+    assert len(m) == 30
+    assert m.fps(now=1000.0) == pytest.approx(20.0)  # a stalled camera still reads its last rate
 
 
 def test_fps_monitor_is_bounded_and_uses_monotonic_time() -> None:
