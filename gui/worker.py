@@ -413,15 +413,12 @@ class InferenceWorker(TaskThread):
 
     # ------------------------------------------------------------------ thread: tasks (worker.call(...))
     def _store_for(self, path: Path | None) -> Any:
-        from db.store import Store
+        from db.store import store_at
 
         if path is None:
             raise RuntimeError("no identity store yet: start a session first")
-        if self._store is not None and Path(self._store.path) != Path(path):
-            self._store.close()
-            self._store = None
-        if self._store is None:
-            self._store = Store(path)
+        current, self._store = self._store, None
+        self._store = store_at(current, path)
         return self._store
 
     def open_session(self, built: Built, spec: SourceSpec) -> SessionInfo:
