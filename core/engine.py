@@ -245,16 +245,13 @@ class Engine:
 
 
 def _thumbnail(image: np.ndarray, box: np.ndarray, side: int = 96) -> bytes:
-    """A small JPEG of the face (for the event log)."""
+    """A small JPEG of the face (for the event log): the box itself, its longer side ``side`` px."""
     import cv2
 
-    h, w = image.shape[:2]
+    from core.crops import clip_crop, encode_jpeg, resize_by
+
     x1, y1, x2, y2 = (int(round(float(v))) for v in box[:4])
-    crop = image[max(0, y1) : min(h, y2), max(0, x1) : min(w, x2)]
+    crop = clip_crop(image, x1, y1, x2, y2)
     if crop.size == 0:
         return b""
-    s = side / max(crop.shape[:2])
-    crop = cv2.resize(
-        crop, (max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))), interpolation=cv2.INTER_AREA
-    )
-    return cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+    return encode_jpeg(resize_by(crop, side / max(crop.shape[:2]), cv2.INTER_AREA), 80)

@@ -89,8 +89,8 @@ def iso_utc(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _cell(value: Any, digits: int | None = None) -> Any:
-    """A measured value as written to CSV; ``""`` for not measured (None, NaN)."""
+def csv_cell(value: Any, digits: int | None = None) -> Any:
+    """A measured value as written to CSV; ``""`` for not measured (None, NaN), floats rounded to ``digits``."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -148,17 +148,17 @@ def frame_row(
         "recognizer": result.recognizer,
     }
     for col in TIMING_COLUMNS:
-        row[col] = _cell(timings.get(col), 3)
-    row["fps"] = _cell(fps, 2)
+        row[col] = csv_cell(timings.get(col), 3)
+    row["fps"] = csv_cell(fps, 2)
     row["faces"] = len(result.faces)
     row["known"] = result.known
     row["unknown"] = result.unknown
-    row["dropped_frames"] = _cell(dropped)
-    row["bytes_up"] = _cell(result.bytes_up)
-    row["bytes_down"] = _cell(result.bytes_down)
-    row["rss_mb"] = _cell(tele.get("rss_mb"), 1)
-    row["gpu_mem_mb"] = _cell(tele.get("gpu_mem_mb"), 1)
-    row["power_w"] = _cell(tele.get("power_w"), 2)
+    row["dropped_frames"] = csv_cell(dropped)
+    row["bytes_up"] = csv_cell(result.bytes_up)
+    row["bytes_down"] = csv_cell(result.bytes_down)
+    row["rss_mb"] = csv_cell(tele.get("rss_mb"), 1)
+    row["gpu_mem_mb"] = csv_cell(tele.get("gpu_mem_mb"), 1)
+    row["power_w"] = csv_cell(tele.get("power_w"), 2)
     return row
 
 
@@ -169,7 +169,7 @@ def access_event_row(session_id: str, event: Any) -> dict[str, Any]:
         "session": session_id,
         "track": event.track_id,
         "identity": event.identity or "",
-        "distance": _cell(None if event.distance is None else float(event.distance), 4),
+        "distance": csv_cell(None if event.distance is None else float(event.distance), 4),
         "decision": event.decision,
         "frame": event.frame_index,
         "observations": event.observations,
@@ -193,11 +193,16 @@ class CSVSink:
     """
 
     def __init__(
-        self, path: str | Path, columns: Sequence[str] = FRAME_COLUMNS, append: bool = False
+        self,
+        path: str | Path,
+        columns: Sequence[str] = FRAME_COLUMNS,
+        append: bool = False,
+        ignore_extra: bool = False,
     ) -> None:
         self.path = Path(path)
         self.columns = list(columns)
         self.append = append
+        self.ignore_extra = ignore_extra  # True: columns not in ``columns`` are dropped instead of raising
         self.rows_written = 0
         self._file: TextIO | None = None
         self._writer: csv.DictWriter | None = None
@@ -216,14 +221,20 @@ class CSVSink:
                     f"{self.path}: cannot append, its columns {header} differ from {self.columns}"
                 )
         self._file = self.path.open("a" if continuing else "w", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, restval="", extrasaction="raise")
+        self._writer = csv.DictWriter(
+            self._file,
+            fieldnames=self.columns,
+            restval="",
+            extrasaction="ignore" if self.ignore_extra else "raise",
+        )
         if not continuing:
             self._writer.writeheader()
             self._file.flush()
         return self
 
     def write(self, row: Mapping[str, Any]) -> None:
-        """Write one row (missing columns are left empty; an unknown column raises ValueError)."""
+        """Write one row (missing columns are left empty; an unknown column raises ValueError unless
+        the sink was made with ``ignore_extra``)."""
         with self._lock:
             if self._writer is None or self._file is None:
                 raise RuntimeError(f"{self.path}: sink is not open (use `with CSVSink(...)` or .open())")
@@ -259,7 +270,8 @@ class FPSMonitor:
     window, so a stalled stream reads ``None`` once its stamps age out instead of a stale rate.
 
     Args:
-        window_s: how far back stamps count, in seconds.
+        window_s: how far back stamps count, in seconds (``math.inf``: the last ``max_samples``
+            stamps, however old, as a capture thread's rate that keeps its last value when stalled).
         max_samples: bound on stored stamps (a very fast source keeps only the newest).
     """
 
@@ -303,5 +315,5 @@ def export_session(
     with CSVSink(frames_csv, FRAME_COLUMNS) as sink:
         sink.write_many(frames)
     with CSVSink(events_csv, EVENT_EXPORT_COLUMNS) as sink:
-        sink.write_many([{k: _cell(ev.get(k)) for k in EVENT_EXPORT_COLUMNS} for ev in events])
+        sink.write_many([{k: csv_cell(ev.get(k)) for k in EVENT_EXPORT_COLUMNS} for ev in events])
     return len(frames), len(events)

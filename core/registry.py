@@ -39,15 +39,11 @@ class BackendInfo:
         return asdict(self)
 
 
-def _base_runtime(runtime: str) -> str:
-    return "tflite" if runtime.startswith("tflite") else runtime
-
-
 def _status(runtime: str, artifact_keys: tuple[str, ...]) -> tuple[bool, str | None]:
     from core.models import artifacts
-    from core.runtimes import runtime_status
+    from core.runtimes import base_runtime, runtime_status
 
-    ok, reason = runtime_status(_base_runtime(runtime))
+    ok, reason = runtime_status(base_runtime(runtime))
     if not ok:
         return ok, reason
     arts = artifacts()

@@ -17,6 +17,7 @@ Two ways to consume, both from :func:`open_source`::
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from core.errors import FaceGateError, ImageError
+from core.recording import FPSMonitor
 
 if TYPE_CHECKING:
     import cv2  # OpenCV is imported where a source opens
@@ -229,7 +231,7 @@ class FrameGrabber:
         self._closed = False
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._stamps: deque[float] = deque(maxlen=30)
+        self._rate = FPSMonitor(window_s=math.inf, max_samples=30)  # the last 30 frames, however old
         self._thread = threading.Thread(target=self._run, name=f"FrameGrabber[{self.name}]", daemon=True)
         self._thread.start()
 
@@ -259,11 +261,7 @@ class FrameGrabber:
     @property
     def fps(self) -> float:
         """Capture rate over the last 30 frames (frames/s), 0 until two frames came."""
-        with self._cond:
-            stamps = list(self._stamps)
-        if len(stamps) < 2 or stamps[-1] <= stamps[0]:
-            return 0.0
-        return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+        return self._rate.fps() or 0.0
 
     def stats(self) -> dict[str, int | float | str | None]:
         """A consistent snapshot: captured == delivered + dropped + buffered (+ 1 discarded by close)."""
@@ -370,7 +368,7 @@ class FrameGrabber:
         with self._cond:
             frame = Frame(image, self.captured, time.time(), capture_ms)
             self.captured += 1
-            self._stamps.append(time.monotonic())
+            self._rate.tick()
             if self.status != "running" or self.error is not None:
                 self.status, self.error = "running", None
             if self.realtime:

@@ -735,3 +735,14 @@ class Store:
 
     def close(self) -> None:
         self.db.conn.close()
+
+
+def store_at(current: Store | None, path: str | Path) -> Store:
+    """``current`` when it is the database at ``path``; otherwise ``current`` is closed and ``path``
+    opened (for a holder that keeps one connection and follows the session's database). Callers clear
+    their reference first, so a failed open leaves them holding nothing, not a closed store."""
+    if current is not None and Path(current.path) == Path(path):
+        return current
+    if current is not None:
+        current.close()
+    return Store(path)

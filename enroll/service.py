@@ -251,6 +251,8 @@ def face_crop(image_bgr: np.ndarray, face: Face) -> tuple[bytes, dict[str, Any]]
     """A JPEG square crop around the face and the face's box/landmarks in crop pixels."""
     import cv2
 
+    from core.crops import encode_jpeg, fit_within
+
     h, w = image_bgr.shape[:2]
     cx, cy = (face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2
     side = max(face.width, face.height) * CROP_SCALE
@@ -258,18 +260,12 @@ def face_crop(image_bgr: np.ndarray, face: Face) -> tuple[bytes, dict[str, Any]]
     x1, y1 = int(round(cx + side / 2)), int(round(cy + side / 2))
     pad = max(0, -x0, -y0, x1 - w, y1 - h)
     src = cv2.copyMakeBorder(image_bgr, pad, pad, pad, pad, cv2.BORDER_CONSTANT) if pad else image_bgr
-    crop = src[y0 + pad : y1 + pad, x0 + pad : x1 + pad]
-    scale = min(1.0, CROP_MAX_PX / max(crop.shape[:2]))
-    if scale < 1.0:
-        crop = cv2.resize(
-            crop, (int(crop.shape[1] * scale), int(crop.shape[0] * scale)), interpolation=cv2.INTER_AREA
-        )
-    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    crop, scale = fit_within(src[y0 + pad : y1 + pad, x0 + pad : x1 + pad], CROP_MAX_PX)
     box = ((np.asarray(face.box, np.float32) - [x0, y0, x0, y0]) * scale).tolist()
     lms = None
     if face.landmarks is not None:
         lms = ((np.asarray(face.landmarks, np.float32) - [x0, y0]) * scale).tolist()
-    return buf.tobytes(), {"box": box, "landmarks": lms}
+    return encode_jpeg(crop, 92), {"box": box, "landmarks": lms}
 
 
 def compute_missing_embeddings(store: Any, recognizer: Any) -> int:

@@ -12,7 +12,6 @@ import importlib.util
 import logging
 import os
 import re
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -112,6 +111,7 @@ def run_gui(args: Any) -> int:
     """Open the operator window (``args``: optional db, detector, recognizer, threshold, source)."""
     from PySide6.QtCore import QTimer
 
+    from core.deploy.signals import on_stop_signals
     from gui.main_window import MainWindow
     from gui.settings import Settings
 
@@ -128,16 +128,12 @@ def run_gui(args: Any) -> int:
     window.start()
     # Ctrl-C / SIGTERM in the terminal close the window the normal way (session saved, threads joined);
     # the timer lets the Python interpreter run its signal handlers while Qt's loop is in C++
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in previous:
-        signal.signal(s, lambda *_: window.close())
-    tick = QTimer()
-    tick.start(200)
-    tick.timeout.connect(lambda: None)
-    try:
-        return int(app.exec())
-    finally:
-        tick.stop()
-        window.shutdown()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    with on_stop_signals(lambda *_: window.close()):
+        tick = QTimer()
+        tick.start(200)
+        tick.timeout.connect(lambda: None)
+        try:
+            return int(app.exec())
+        finally:
+            tick.stop()
+            window.shutdown()

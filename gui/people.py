@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -51,14 +50,11 @@ class PeopleActions(QObject):
 
     def store(self) -> Any:
         """The identity store of the current session, opened on the GUI thread (its own connection)."""
-        from db.store import Store
+        from db.store import store_at
 
         path = self.controller.store_path()
-        if self._store is not None and Path(self._store.path) != Path(path):
-            self._store.close()
-            self._store = None
-        if self._store is None:
-            self._store = Store(path)
+        current, self._store = self._store, None
+        self._store = store_at(current, path)
         return self._store
 
     def open_enroll(self, name: str = "", modal: bool = True) -> Any:

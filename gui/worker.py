@@ -193,38 +193,22 @@ def scaled(result: Any, s: float) -> Any:
 
 def face_crops(image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(thumbnail, crop with margin) of the face at ``box`` (BGR)."""
-    import cv2
+    from core.crops import clip_crop, fit_within, resize_to_height
 
-    h, w = image.shape[:2]
     x1, y1, x2, y2 = (float(v) for v in box[:4])
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     side = max(x2 - x1, y2 - y1, 8.0)
     half = side * CROP_SCALE / 2
-    xa, ya = int(max(0, cx - half)), int(max(0, cy - half))
-    xb, yb = int(min(w, cx + half)), int(min(h, cy + half))
-    crop = image[ya:yb, xa:xb]
+    crop = clip_crop(image, int(cx - half), int(cy - half), int(cx + half), int(cy + half))
     if crop.size == 0:
         crop = np.zeros((8, 8, 3), np.uint8)
-    if max(crop.shape[:2]) > CROP_MAX_PX:
-        s = CROP_MAX_PX / max(crop.shape[:2])
-        crop = cv2.resize(
-            crop,
-            (max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))),
-            interpolation=cv2.INTER_AREA,
-        )
+    crop, _ = fit_within(crop, CROP_MAX_PX)
     # the thumbnail is the face itself, a little margin only
-    fa = image[
-        int(max(0, y1 - 0.1 * side)) : int(min(h, y2 + 0.1 * side)),
-        int(max(0, x1 - 0.1 * side)) : int(min(w, x2 + 0.1 * side)),
-    ]
+    m = 0.1 * side
+    fa = clip_crop(image, int(x1 - m), int(y1 - m), int(x2 + m), int(y2 + m))
     if fa.size == 0:
         fa = crop
-    s = THUMB_PX / fa.shape[0]
-    thumb = cv2.resize(
-        fa,
-        (max(1, int(fa.shape[1] * s)), THUMB_PX),
-        interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
-    )
+    thumb = resize_to_height(fa, THUMB_PX)
     return thumb, np.ascontiguousarray(crop)
 
 
@@ -429,15 +413,12 @@ class InferenceWorker(TaskThread):
 
     # ------------------------------------------------------------------ thread: tasks (worker.call(...))
     def _store_for(self, path: Path | None) -> Any:
-        from db.store import Store
+        from db.store import store_at
 
         if path is None:
             raise RuntimeError("no identity store yet: start a session first")
-        if self._store is not None and Path(self._store.path) != Path(path):
-            self._store.close()
-            self._store = None
-        if self._store is None:
-            self._store = Store(path)
+        current, self._store = self._store, None
+        self._store = store_at(current, path)
         return self._store
 
     def open_session(self, built: Built, spec: SourceSpec) -> SessionInfo:

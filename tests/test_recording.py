@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import signal
 import subprocess
 import sys
@@ -208,6 +209,18 @@ def test_sink_rejects_unknown_columns_and_writes_when_closed(tmp_path: Path) -> 
     assert rows == [dict.fromkeys(FRAME_COLUMNS, "") | {"session": "s"}]
 
 
+def test_a_sink_that_ignores_extra_columns_writes_only_its_own(tmp_path: Path) -> None:
+    # the bench's summary rows carry more keys than its CSV has columns: they are dropped, not an error
+    from core.recording import csv_cell
+
+    with CSVSink(tmp_path / "s.csv", ["a", "b"], ignore_extra=True) as sink:
+        sink.write({"a": csv_cell(1.23456789, 4), "extra": 1})
+        sink.write({"b": csv_cell(float("nan"), 4), "a": csv_cell(None)})
+    header, rows = read_csv(tmp_path / "s.csv")
+    assert header == ["a", "b"]
+    assert rows == [{"a": "1.2346", "b": ""}, {"a": "", "b": ""}]
+
+
 def test_concurrent_writers_leave_only_whole_rows(tmp_path: Path) -> None:
     path = tmp_path / "frames.csv"
     r = results()[0]
@@ -275,6 +288,15 @@ def test_fps_monitor_over_synthetic_stamps() -> None:
     assert m.fps(now=12.0) == pytest.approx(10.0)
     assert m.fps(now=20.0) is None  # stalled stream: no stale rate
     assert len(m) == 0
+
+
+def test_fps_monitor_without_a_time_window_keeps_the_last_rate() -> None:
+    # the capture thread's meter (FrameGrabber.fps): the last 30 frames, however old
+    m = FPSMonitor(window_s=math.inf, max_samples=30)
+    for i in range(60):
+        m.tick(i / 20)  # 20 fps for 3 s
+    assert len(m) == 30
+    assert m.fps(now=1000.0) == pytest.approx(20.0)  # a stalled camera still reads its last rate
 
 
 def test_fps_monitor_is_bounded_and_uses_monotonic_time() -> None:

@@ -69,3 +69,14 @@ def test_tensorrt_is_unavailable_with_its_reason_here() -> None:
             create_recognizer("facenet128:tensorrt")
     else:
         pytest.skip("tensorrt is installed here: the unavailable path cannot be shown")
+
+
+def test_every_listed_runtime_maps_to_one_that_runs_network_files() -> None:
+    # one mapping for the registry's availability, MTCNN's and FaceNet's loaders: a quantised variant is
+    # a TFLite file, every other runtime name is itself
+    from core import registry
+    from core.runtimes import RUNTIMES, base_runtime
+
+    assert base_runtime("tflite-int8") == base_runtime("tflite-fp16") == "tflite"
+    assert {base_runtime(b.runtime) for b in registry.backends()} <= set(RUNTIMES)
+    assert all(base_runtime(r) == r for r in RUNTIMES)

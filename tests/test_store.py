@@ -194,3 +194,20 @@ def test_kill_during_enrollment_leaves_no_half_person(tmp_path) -> None:
     assert s.identity_id("victim") is None
     assert s.counts() == {"identities": 1, "embeddings": 3}
     assert s.gallery("facenet128", 1.0).identities == ["survivor"]
+
+
+def test_store_at_keeps_the_open_store_and_switches_when_the_database_changes(tmp_path) -> None:
+    # the window's people panel and its inference worker each hold one connection that follows the session
+    from db.store import store_at
+
+    first = store_at(None, tmp_path / "a.db")
+    assert isinstance(first, Store)
+    assert store_at(first, str(tmp_path / "a.db")) is first
+    second = store_at(first, tmp_path / "b.db")
+    assert second is not first and second.path == tmp_path / "b.db"
+    with pytest.raises(sqlite3.ProgrammingError):
+        first.db.execute("SELECT 1")  # the old connection was closed, not leaked
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StoreError):
+        store_at(second, tmp_path / "dir.db")
+    second.close()

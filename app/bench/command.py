@@ -6,7 +6,6 @@ import argparse
 import importlib.util
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -18,9 +17,10 @@ from app.bench.figures import write_figures
 from app.bench.frames import select_frames, video_frame_count
 from app.bench.machine import machine_info
 from app.bench.plan import Group, Plan, UsageError, make_plan
-from app.bench.process import interrupt, json_default
+from app.bench.process import json_default
 from app.bench.report import summary_markdown, write_csv, write_report
 from app.bench.runner import Progress, Tally, run_group
+from core.deploy.signals import sigterm_as_keyboard_interrupt
 
 
 def prepare_store(plan: Plan, db: str | None) -> tuple[str, list[str]]:
@@ -175,15 +175,14 @@ def _group_spec(group: Group) -> dict[str, Any]:
 def _run_groups(plan: Plan, spec: dict[str, Any], out: Path, tally: Tally, frames: int) -> bool:
     """Run every group, one worker at a time; True when interrupted (Ctrl+C or SIGTERM) part way."""
     progress = Progress(frames)  # each run reports its warm-up share
-    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        for g in plan.groups:
-            run_group(g, {"group": _group_spec(g), **spec}, out, progress, tally)
+        with sigterm_as_keyboard_interrupt():
+            for g in plan.groups:
+                run_group(g, {"group": _group_spec(g), **spec}, out, progress, tally)
     except KeyboardInterrupt:
         progress.line("interrupted: writing what was measured so far")
         return True
     finally:
-        signal.signal(signal.SIGTERM, previous)
         progress.close()
     return False
 

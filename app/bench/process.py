@@ -1,5 +1,6 @@
 """The bench's processes: the JSON-lines protocol of a worker, its environment, the endpoint it starts for
-cloud/hybrid runs, and SIGTERM as KeyboardInterrupt so both sides unwind and close what they started."""
+cloud/hybrid runs. Both sides take SIGTERM as KeyboardInterrupt (core.deploy.signals) so they unwind and close
+what they started."""
 
 from __future__ import annotations
 
@@ -28,11 +29,6 @@ def json_default(o: Any) -> Any:
         return float(o)
     except (TypeError, ValueError):
         return str(o)
-
-
-def interrupt(signum: int, frame: Any) -> None:
-    """A SIGTERM handler: raise KeyboardInterrupt, so ``finally`` blocks close workers and endpoints."""
-    raise KeyboardInterrupt
 
 
 def _free_port() -> int:

@@ -3,7 +3,6 @@ ran, what was skipped or failed, the results and the figures."""
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 from app.bench.constants import BASELINES, FR_TOLERANCE, FR_UPSAMPLE, IOU_MATCH, REFERENCE
 from app.bench.plan import Plan
+from core.recording import CSVSink, csv_cell
 
 
 def fmt(v: Any, digits: int = 1) -> str:
@@ -24,19 +24,8 @@ def fmt(v: Any, digits: int = 1) -> str:
 
 def write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
     """``rows`` as CSV with ``columns`` (others ignored, missing ones empty; floats to 4 decimals)."""
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore", restval="")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: _csv_cell(v) for k, v in r.items()})
-
-
-def _csv_cell(v: Any) -> Any:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "" if not math.isfinite(v) else round(v, 4)
-    return v
+    with CSVSink(path, columns, ignore_extra=True) as sink:
+        sink.write_many([{k: csv_cell(v, 4) for k, v in r.items()} for r in rows])
 
 
 def _pct(v: Any) -> str:

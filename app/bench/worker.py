@@ -7,7 +7,6 @@ import json
 import logging
 import math
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,8 @@ from app.bench.analysis import max_of, mean_of
 from app.bench.baselines import DlibDetector, DlibRecognizer, PackageMTCNN, RGBCache, dlib_gallery
 from app.bench.constants import FACE_COLUMNS, FR_TOLERANCE, REMOTE_TIMEOUT_S, SAMPLER_HZ
 from app.bench.frames import iter_frames
-from app.bench.process import LocalEndpoint, emit, interrupt
+from app.bench.process import LocalEndpoint, emit
+from core.deploy.signals import sigterm_as_keyboard_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -280,9 +280,9 @@ def worker_main(spec_path: str) -> int:
     sys.stdout = sys.stderr
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     spec = json.loads(Path(spec_path).read_text())
-    signal.signal(signal.SIGTERM, interrupt)  # the parent's terminate(): unwind, close the endpoint
     try:
-        _Worker(spec, proto).main()
+        with sigterm_as_keyboard_interrupt():  # the parent's terminate(): unwind, close the endpoint
+            _Worker(spec, proto).main()
     except KeyboardInterrupt:
         log.info("worker stopped")
         return 130

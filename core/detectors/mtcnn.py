@@ -158,13 +158,13 @@ class MTCNNDetector(Detector):
         max_pyramid_pixels: int = DEFAULTS["max_pyramid_pixels"],
         **runtime_options: Any,
     ) -> None:
-        from core.runtimes import load_network
+        from core.runtimes import base_runtime, load_network
 
         if len(thresholds) != 3:
             raise ValueError(f"thresholds needs 3 values (P, R, O-Net), got {thresholds!r}")
         self.runtime = runtime
         self.paths = tuple(Path(p) for p in paths)
-        self.base_runtime = "tflite" if runtime.startswith("tflite") else runtime
+        self.base_runtime = base_runtime(runtime)
         self.min_face_size = float(min_face_size)
         self.scale_factor = float(scale_factor)
         self.thresholds = tuple(float(t) for t in thresholds)

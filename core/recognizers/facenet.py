@@ -54,12 +54,6 @@ TEMPLATE = np.array(
 #: median width / height of MTCNN's boxes on the same photos (5th-95th percentile 0.66-0.82)
 BOX_ASPECT = 0.73
 
-BASE_RUNTIMES = {"tflite-fp16": "tflite", "tflite-int8": "tflite"}
-
-
-def base_runtime(runtime: str) -> str:
-    return BASE_RUNTIMES.get(runtime, runtime)
-
 
 def box_matrix(box: np.ndarray, size: int, margin: float) -> np.ndarray:
     """2x3 affine matrix: Sandberg's crop, box grown by margin x (w + h) / 2 on both axes -> square."""
@@ -171,7 +165,7 @@ class FaceNetRecognizer(Recognizer):
         max_batch: int = 32,
         **options: Any,
     ) -> None:
-        from core.runtimes import load_network
+        from core.runtimes import base_runtime, load_network
 
         if align not in ("landmarks", "box"):
             raise BackendUnavailable(f"{model}: unknown align {align!r} (landmarks or box)")

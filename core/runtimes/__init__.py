@@ -78,6 +78,15 @@ class Network(ABC):
             ) from None
 
 
+#: a backend's runtime variant -> the runtime that runs its network file (fp16/int8 weights are TFLite files)
+RUNTIME_VARIANTS: dict[str, str] = {"tflite-fp16": "tflite", "tflite-int8": "tflite"}
+
+
+def base_runtime(runtime: str) -> str:
+    """The runtime in :data:`RUNTIMES` that runs ``runtime``'s files (``tflite-int8`` -> ``tflite``)."""
+    return RUNTIME_VARIANTS.get(runtime, runtime)
+
+
 def runtime_status(runtime: str) -> tuple[bool, str | None]:
     """Whether ``runtime`` can run here, and if not why (without importing it)."""
     if runtime not in RUNTIMES:
