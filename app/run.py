@@ -6,7 +6,6 @@ Ctrl-C (or SIGTERM) ends cleanly: open tracks are closed, and every frame row an
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -14,10 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.protocols import FacePipeline
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def run_headless(ctx: Any, args: argparse.Namespace) -> int:
@@ -98,6 +93,7 @@ def _remote(ctx: Any, args: argparse.Namespace) -> Any:
 
 def _run(ctx: Any, args: argparse.Namespace, source: Any, store: Any, pipe: FacePipeline) -> int:
     """Process the source until it ends, ``--frames`` or Ctrl-C/SIGTERM; then print the summary."""
+    from core.deploy.signals import sigterm_as_keyboard_interrupt
     from core.engine import Engine
     from core.telemetry import Sampler
 
@@ -113,15 +109,14 @@ def _run(ctx: Any, args: argparse.Namespace, source: Any, store: Any, pipe: Face
         sampler=sampler,
         tracker_config=ctx.config.tracker,
     )
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     t_start = time.perf_counter()
     interrupted = False
     try:
-        _loop(args, source, engine, pipe)
+        with sigterm_as_keyboard_interrupt():  # a kill ends the run like Ctrl-C: everything is written
+            _loop(args, source, engine, pipe)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        signal.signal(signal.SIGTERM, previous)
         source.close()
         stats = engine.close()
         if hasattr(pipe, "close"):  # a remote pipeline: stop its endpoint probe, close its connections

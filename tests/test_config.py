@@ -87,7 +87,7 @@ def test_the_command_line_layers_its_arguments_over_environment_and_defaults(mon
 
 def test_the_endpoint_limits_and_the_models_are_sections_too() -> None:
     from core.deploy.server import Limits
-    from core.registry import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER
+    from core.registry import DEFAULT_DETECTOR
 
     cfg = Config.from_env(
         {"FACEGATE_SERVE_MAX_CROPS": "32", "FACEGATE_MODELS_RECOGNIZER": "facenet512:tflite"}
