@@ -320,71 +320,96 @@ class Tracker:
         Returns ``faces`` (modified in place).
         """
         ts = time.time() if timestamp is None else float(timestamp)
-        tracks = list(self._tracks.values())
         boxes = np.array([np.asarray(f.box, dtype=np.float64)[:4] for f in faces]).reshape(-1, 4)
+        owner, doubtful = self._associate(boxes, frame_index, ts)
+        self._mark_crowded(owner, boxes, frame_index)
+        shape = None if image is None else image.shape[:2]
+        for fi, face in enumerate(faces):
+            self._mark_face(face, owner[fi], boxes[fi], frame_index, ts, image, shape, doubtful.get(fi))
+        return faces
+
+    def _associate(
+        self, boxes: np.ndarray, frame_index: int, ts: float
+    ) -> tuple[dict[int, Track], dict[int, str]]:
+        """Match detections to tracks (moving them), age unmatched tracks, start new ones. Returns each
+        detection's track and, for matches that may hold another face now, why ("reacquired", "jump")."""
+        tracks = list(self._tracks.values())
         pairs = self._match(tracks, boxes, frame_index)
         matched_tracks = {ti for ti, _, _ in pairs}
         owner: dict[int, Track] = {}
-        doubtful: dict[int, str] = {}  # associations that may hold another face now: recognise again
+        doubtful: dict[int, str] = {}
         for ti, fi, iou in pairs:
             t = tracks[ti]
             ratio = _side(boxes[fi : fi + 1])[0] / max(_side(t.box[None])[0], 1e-6)
-            if t.missed > 1:  # lost for 2+ updates; a 1-frame miss is left to the patch check below
+            if t.missed > 1:  # lost for 2+ updates; a 1-frame miss is left to the patch check
                 doubtful[fi] = "reacquired"
             elif iou < self.recheck_iou or abs(ratio - 1.0) > self.recheck_size:
                 doubtful[fi] = "jump"
-            gap = max(1, frame_index - t.last_frame)
-            step = (boxes[fi] - t.box) / gap
-            t.velocity = (
-                step if t.hits == 1 else self.velocity_alpha * step + (1 - self.velocity_alpha) * t.velocity
-            )
-            t.box = boxes[fi].copy()
-            t.hits += 1
-            t.missed = 0
-            t.last_frame = frame_index
-            t.last_timestamp = ts
+            self._move(t, boxes[fi], frame_index, ts)
             owner[fi] = t
         for ti, t in enumerate(tracks):
             if ti not in matched_tracks:
                 t.missed += 1
                 if t.missed > self.max_missed:
                     self._end(t)
-        for fi in range(len(faces)):
+        for fi in range(len(boxes)):
             if fi not in owner:
                 owner[fi] = self._new_track(boxes[fi], frame_index, ts)
-        self._mark_crowded(owner, boxes, frame_index)
-        shape = None if image is None else image.shape[:2]
-        for fi, face in enumerate(faces):
-            t = owner[fi]
-            clear = self._is_clear(face, shape)
-            patch = _grey_patch(image, boxes[fi]) if image is not None else None
-            face.tracking.patch = patch
-            face.tracking.clear = clear
-            if clear:
-                t.clear_frames += 1
-                if t.clear_timestamp is None:
-                    t.clear_timestamp = ts
-            doubt = doubtful.get(fi)
-            if doubt is None and clear and not t.was_clear and t.total_observations:
-                doubt = "clear"
-            t.was_clear = clear
-            if doubt is None and patch is not None and t.patches:
-                # unlike every look it was recognised with: another face, or a fade (detector jitter
-                # recurs, so a few references stop it from asking again and again)
-                if max(float(patch @ r) for r in t.patches) < self.min_patch_similarity:
-                    doubt = "appearance"
-            if doubt is None and frame_index <= t.crowded_until:
-                doubt = "crowded"
-            reason = self._recognition_reason(t, frame_index, doubt) if clear else None
-            face.track_id = t.track_id
-            face.tracking.frame_index = frame_index
-            face.tracking.timestamp = ts
-            face.tracking.needs_recognition = reason is not None
-            face.tracking.recognition_reason = reason
-            self._copy_to(t, face)
-            self._counts["faces"] += 1
-            self._counts["recognitions_requested" if reason else "recognitions_skipped"] += 1
-        return faces
+        return owner, doubtful
+
+    def _move(self, t: Track, box: np.ndarray, frame_index: int, ts: float) -> None:
+        """The track's detection in this frame: box, smoothed velocity, counters."""
+        gap = max(1, frame_index - t.last_frame)
+        step = (box - t.box) / gap
+        t.velocity = (
+            step if t.hits == 1 else self.velocity_alpha * step + (1 - self.velocity_alpha) * t.velocity
+        )
+        t.box = box.copy()
+        t.hits += 1
+        t.missed = 0
+        t.last_frame = frame_index
+        t.last_timestamp = ts
+
+    def _mark_face(
+        self,
+        face: Face,
+        t: Track,
+        box: np.ndarray,
+        frame_index: int,
+        ts: float,
+        image: np.ndarray | None,
+        shape: tuple[int, int] | None,
+        doubt: str | None,
+    ) -> None:
+        """Set the face's track, whether it is clear, whether (and why) it needs recognition, and what
+        its track has decided."""
+        clear = self._is_clear(face, shape)
+        patch = _grey_patch(image, box) if image is not None else None
+        face.tracking.patch = patch
+        face.tracking.clear = clear
+        if clear:
+            t.clear_frames += 1
+            if t.clear_timestamp is None:
+                t.clear_timestamp = ts
+        if doubt is None and clear and not t.was_clear and t.total_observations:
+            doubt = "clear"
+        t.was_clear = clear
+        if doubt is None and patch is not None and t.patches:
+            # unlike every look it was recognised with: another face, or a fade (detector jitter recurs,
+            # so a few references stop it from asking again and again)
+            if max(float(patch @ r) for r in t.patches) < self.min_patch_similarity:
+                doubt = "appearance"
+        if doubt is None and frame_index <= t.crowded_until:
+            doubt = "crowded"
+        reason = self._recognition_reason(t, frame_index, doubt) if clear else None
+        face.track_id = t.track_id
+        face.tracking.frame_index = frame_index
+        face.tracking.timestamp = ts
+        face.tracking.needs_recognition = reason is not None
+        face.tracking.recognition_reason = reason
+        self._copy_to(t, face)
+        self._counts["faces"] += 1
+        self._counts["recognitions_requested" if reason else "recognitions_skipped"] += 1
 
     def _mark_crowded(self, owner: dict[int, Track], boxes: np.ndarray, frame_index: int) -> None:
         """Tracks whose boxes overlap are re-recognised while they do and for 3 frames after."""
