@@ -100,8 +100,16 @@ class AccessPanel(QWidget):
         self._keep: int | None = None  # the event the operator selected: kept through refills/filters
         self.model_name = ""
         self._default_threshold = 1.0
+        self._build_alert()
+        self._build_threshold()
+        self._build_filter()
+        self._build_table()
+        self._build_actions()
+        self._build_layout()
+        self._update_summary()
 
-        # unknown-face alert
+    def _build_alert(self) -> None:
+        """The unknown-face alert line and its sound option."""
         self.alert = QLabel()
         self.alert.setObjectName("unknownAlert")
         self.alert.setVisible(False)
@@ -115,7 +123,8 @@ class AccessPanel(QWidget):
         self.sound = QCheckBox("Beep on unknown face")
         self.sound.toggled.connect(self.alertSoundChanged)
 
-        # threshold
+    def _build_threshold(self) -> None:
+        """The threshold slider, its FAR/FRR line and its default button."""
         self.threshold_label = QLabel("Match threshold")
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(30, 160)  # 0.30 .. 1.60 (L2 on unit vectors)
@@ -144,7 +153,8 @@ class AccessPanel(QWidget):
             lambda: self.slider.setValue(round(self._default_threshold * 100))
         )
 
-        # filter
+    def _build_filter(self) -> None:
+        """The name search and the decision filter."""
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search name…")
         self.search.setClearButtonEnabled(True)
@@ -160,7 +170,8 @@ class AccessPanel(QWidget):
         self.search.textChanged.connect(self._refilter)
         self.decision_filter.currentIndexChanged.connect(self._refilter)
 
-        # events
+    def _build_table(self) -> None:
+        """The events table."""
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
         self.proxy = _EventFilter()
@@ -191,6 +202,8 @@ class AccessPanel(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _: self._not_this())
 
+    def _build_actions(self) -> None:
+        """The "This is not…" and "Enroll this face…" buttons and the summary."""
         self.not_button = QPushButton("This is not…")
         self.not_button.setEnabled(False)
         self.not_button.setToolTip(
@@ -204,6 +217,8 @@ class AccessPanel(QWidget):
         self.summary = QLabel()
         self.summary.setObjectName("eventSummary")
 
+    def _build_layout(self) -> None:
+        """Lay the parts out, top to bottom."""
         top = QHBoxLayout()
         top.addWidget(self.threshold_label)
         top.addWidget(self.slider, 1)
@@ -228,9 +243,9 @@ class AccessPanel(QWidget):
         row.addWidget(self.summary, 1)
         row.addWidget(self.sound)
         lay.addLayout(row)
-        self._update_summary()
 
     # ------------------------------------------------------------------ threshold
+
     def set_threshold_model(self, model: str, value: float, default: float) -> None:
         """Show ``model``'s threshold (without emitting a change)."""
         self.model_name, self._default_threshold = model, float(default)
