@@ -86,6 +86,7 @@ def stub_environment(root: Path | None = None, with_facegate: bool = False) -> P
     target = env / "lib" / f"python{ver}" / "site-packages"
     done = env / ".facegate-ready"
     if done.exists():
+        _write_host_paths(target, with_facegate)  # this checkout and this environment, not the first one's
         return env
     log.warning("preparing the Triton Python-backend environment (NumPy 1 overlay) in %s", env)
     env.mkdir(parents=True, exist_ok=True)
@@ -117,13 +118,19 @@ def stub_environment(root: Path | None = None, with_facegate: bool = False) -> P
             raise BackendUnavailable(
                 f"cannot prepare the Triton stub environment ({STUB_NUMPY}): {reason}"
             ) from None
+    _write_host_paths(target, with_facegate)
+    done.write_text(STUB_NUMPY + "\n")
+    return env
+
+
+def _write_host_paths(target: Path, with_facegate: bool) -> None:
+    """The stub's ``.pth``: this environment's site-packages and, ``with_facegate``, this checkout. Written
+    at every start: the cached overlay is shared by every checkout and environment that uses the cache."""
     paths = [p for p in site.getsitepackages() if Path(p).is_dir()]
     if with_facegate:
         paths.insert(0, str(Path(__file__).resolve().parents[2]))
     target.mkdir(parents=True, exist_ok=True)
     (target / "facegate-host.pth").write_text("\n".join(paths) + "\n")
-    done.write_text(STUB_NUMPY + "\n")
-    return env
 
 
 def _prepare_process_env(stub_env: Path) -> None:
