@@ -212,6 +212,9 @@ class MainWindow(QMainWindow):
         self.plots_dock = self._dock(
             "Performance", "plotsDock", self.plots, Qt.DockWidgetArea.BottomDockWidgetArea
         )
+        # the access panel runs the full height (the plots sit under the video only), so the event log
+        # keeps several rows on a 1024x600 screen
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([self.access_dock], [420], Qt.Orientation.Horizontal)
         self.resizeDocks([self.plots_dock], [220], Qt.Orientation.Vertical)
 

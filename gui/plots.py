@@ -130,6 +130,7 @@ class PlotsPanel(QWidget):
         grid.setContentsMargins(4, 4, 4, 4)
         grid.setSpacing(6)
         for col, w in enumerate((self.fps_plot, self.stage_plot, self.mem_plot, self.power_stack)):
+            w.setMinimumWidth(110)  # four plots under the video still fit a 1024 px wide screen
             grid.addWidget(w, 0, col)
             grid.setColumnStretch(col, 3 if w is self.stage_plot else 2)
 

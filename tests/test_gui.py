@@ -721,3 +721,20 @@ def test_live_enrollment_takes_samples_of_one_person_only(
     other = recognizer.embed(biden, detector.detect(biden)[:1])[0]
     thr = recognizer.default_threshold
     assert (np.linalg.norm(mindy - other, axis=1) > thr).all()  # no sample of the other person
+
+
+def test_a_1024x600_screen_holds_the_event_log_and_every_picker(door, make_window, qtbot, tmp_path) -> None:
+    """A small operator screen (a 1024x600 panel PC): the events table shows several rows and no picker
+    hides behind the toolbar's overflow button."""
+    from PySide6.QtCore import QPoint
+
+    db, video, _ = door
+    w = make_window(video, _copy(db, tmp_path / "door.db"), start=False)
+    w.resize(1024, 600)
+    qtbot.waitUntil(lambda: w.width() == 1024 and w.height() == 600, timeout=5_000)  # not held bigger
+    qtbot.wait(50)
+    row = w.access.table.verticalHeader().defaultSectionSize()
+    assert w.access.table.viewport().height() >= 4 * row, w.access.table.viewport().height()
+    for kind, combo in w.combos.items():
+        right = combo.mapTo(w, QPoint(combo.width(), 0)).x()
+        assert combo.isVisible() and right <= w.width(), (kind, right)
