@@ -57,21 +57,21 @@ class TrackerConfig:
     """Tracking and the evidence rules of a decision (see core/tracking.py, measured in
     benchmarks/bench_decisions.py and the README's "How a decision is made")."""
 
-    iou_threshold: float = 0.3
+    iou_threshold: float = 0.3  # least IoU of a predicted box and a detection to match them
     max_missed: int = 10  # updates without the face before its track ends
     reverify_every: int = 30  # frames between re-checks of a decided face
     min_agree: int = 3  # agreeing results before granted/denied (133 ms at 15 FPS)
     min_unknown: int = 3  # no-match results before unknown
     max_undecided: int = 12  # mixed results before unknown ("ambiguous")
     margin: float = 0.05  # the agreeing results' median distance must be this far inside the threshold
-    max_centre_shift: float = 0.6
-    velocity_alpha: float = 0.5
-    recheck_iou: float = 0.5
-    recheck_size: float = 0.25
-    min_patch_similarity: float = 0.6
-    min_clear_px: float = 32.0
-    min_clear_score: float = 0.85
-    split_distance: float | None = None  # None: the recognizer's threshold
+    max_centre_shift: float = 0.6  # fast motion: a centre shift up to this x face size still matches
+    velocity_alpha: float = 0.5  # smoothing of the constant-velocity estimate (1 = last step only)
+    recheck_iou: float = 0.5  # a weaker match may hold another face: recognise it again
+    recheck_size: float = 0.25  # so does a box side changing by more than this fraction
+    min_patch_similarity: float = 0.6  # a grey patch unlike every recent look: recognise again
+    min_clear_px: float = 32.0  # sqrt(box area) a face needs for its results to count
+    min_clear_score: float = 0.85  # detector confidence a face needs for its results to count
+    split_distance: float | None = None  # L2 from a track's own face that is someone else; None: threshold
 
     def __post_init__(self) -> None:
         s = "tracker"

@@ -63,7 +63,7 @@ class Engine:
             tracker
             if tracker is not None
             else (
-                Tracker.from_config(tracker_config or defaults().tracker, policy_of=self._decision_and_reason)
+                Tracker(tracker_config or defaults().tracker, policy_of=self._decision_and_reason)
                 if track
                 else None
             )

@@ -164,90 +164,27 @@ _PERSON_FIELDS = (
 ).split()
 
 
-_TC = TrackerConfig()  # the defaults live in core/config.py
-
-
 class Tracker:
     """Associates faces across frames, decides who needs recognition, decides access once per face.
 
     Args:
-        iou_threshold: minimum IoU between a track's predicted box and a detection to match them.
-        max_missed: a track ends after this many consecutive ``update`` calls without a match.
-        reverify_every: a decided face is recognised again when this many frames (``frame_index`` units)
-            have passed since its last recognition result.
-        min_agree: clear results naming the same person (within the threshold, a majority of the track's
-            results) before access is granted or denied.
-        min_unknown: clear results matching nobody (a majority) before the face is logged as unknown.
-        max_undecided: clear results after which a face with mixed results is logged as unknown
-            ("ambiguous").
-        margin: the median distance of the agreeing results must be at least this far inside the threshold
-            (L2); results within ``margin`` of the threshold (either side) are also re-checked next frame.
+        config: the settings (core/config.py's :class:`TrackerConfig`, where each is described);
+            ``overrides`` replace single ones, e.g. ``Tracker(min_agree=2)``. Out-of-bounds values raise
+            :class:`core.config.ConfigError`.
         policy_of: name -> their policy ("allowed" | "denied" | None), or the ``(decision, reason)`` pair
             it yields now (resolve schedules inside it). "allowed" gives "granted", anything else "denied"
             (default deny). Without it every known identity is granted.
-        max_centre_shift: fallback gate for fast motion, when IoU fails: centre shift at most this fraction
-            of the face size (and sizes within 1.5x) still matches, ranked below every IoU match.
-        velocity_alpha: smoothing of the constant-velocity estimate (1 = last displacement only).
-        recheck_iou: a match weaker than this (IoU with the predicted box), a size change beyond
-            ``recheck_size``, a centre-only match or a track found again after missed frames asks for
-            recognition: that is where one person can take over another's track.
-        recheck_size: relative change of the box side (e.g. 0.25 = 25%) that asks for recognition.
-        min_patch_similarity: the face's grey patch correlating less than this with every patch it was
-            recently recognised with (another face, a fade, a turn) asks for recognition.
-        min_clear_px: the geometric-mean box side (sqrt of w x h) a face needs for its results to count.
-        min_clear_score: the detector confidence a face needs for its results to count.
-        split_distance: L2 from a track's mean embedding beyond which a result is another person's face
-            (a new track). None: the recognizer's threshold of each result.
     """
 
     def __init__(
         self,
-        iou_threshold: float = _TC.iou_threshold,
-        max_missed: int = _TC.max_missed,
-        reverify_every: int = _TC.reverify_every,
-        min_agree: int = _TC.min_agree,
-        min_unknown: int = _TC.min_unknown,
-        max_undecided: int = _TC.max_undecided,
-        margin: float = _TC.margin,
+        config: TrackerConfig | None = None,
         policy_of: Callable[[str], Any] | None = None,
-        max_centre_shift: float = _TC.max_centre_shift,
-        velocity_alpha: float = _TC.velocity_alpha,
-        recheck_iou: float = _TC.recheck_iou,
-        recheck_size: float = _TC.recheck_size,
-        min_patch_similarity: float = _TC.min_patch_similarity,
-        min_clear_px: float = _TC.min_clear_px,
-        min_clear_score: float = _TC.min_clear_score,
-        split_distance: float | None = _TC.split_distance,
+        **overrides: Any,
     ) -> None:
-        if not 0.0 < iou_threshold <= 1.0:
-            raise ValueError(f"iou_threshold must be in (0, 1], not {iou_threshold}")
-        if min_agree < 1 or min_unknown < 1 or max_undecided < max(min_agree, min_unknown):
-            raise ValueError(
-                "need min_agree >= 1, min_unknown >= 1 and max_undecided >= both, got "
-                f"{min_agree}, {min_unknown}, {max_undecided}"
-            )
-        self.iou_threshold = float(iou_threshold)
-        self.max_missed = int(max_missed)
-        self.reverify_every = int(reverify_every)
-        self.min_agree = int(min_agree)
-        self.min_unknown = int(min_unknown)
-        self.max_undecided = int(max_undecided)
-        self.margin = float(margin)
+        self.config = dataclasses.replace(config or TrackerConfig(), **overrides)
         self.policy_of = policy_of
-        self.max_centre_shift = float(max_centre_shift)
-        self.velocity_alpha = float(velocity_alpha)
-        self.recheck_iou = float(recheck_iou)
-        self.recheck_size = float(recheck_size)
-        self.min_patch_similarity = float(min_patch_similarity)
-        self.min_clear_px = float(min_clear_px)
-        self.min_clear_score = float(min_clear_score)
-        self.split_distance = None if split_distance is None else float(split_distance)
         self.reset()
-
-    @classmethod
-    def from_config(cls, config: TrackerConfig, policy_of: Callable[[str], Any] | None = None) -> Tracker:
-        """A tracker with ``config``'s settings (core/config.py)."""
-        return cls(policy_of=policy_of, **dataclasses.asdict(config))
 
     def reset(self) -> None:
         """Forget every track, event and counter (e.g. when the source changes)."""
@@ -287,8 +224,8 @@ class Tracker:
             (size_p[:, None] + size_d[None, :]) / 2
         )
         ratio = size_p[:, None] / size_d[None, :]
-        by_iou = iou >= self.iou_threshold
-        by_centre = (shift <= self.max_centre_shift) & (ratio <= 1.5) & (ratio >= 1 / 1.5)
+        by_iou = iou >= self.config.iou_threshold
+        by_centre = (shift <= self.config.max_centre_shift) & (ratio <= 1.5) & (ratio >= 1 / 1.5)
         cost = np.where(by_iou, 1.0 - iou, 1.0 + shift)  # any IoU match beats any centre-only match
         return [(ti, fi, float(iou[ti, fi])) for ti, fi in assign(cost, by_iou | by_centre)]
 
@@ -343,14 +280,14 @@ class Tracker:
             ratio = _side(boxes[fi : fi + 1])[0] / max(_side(t.box[None])[0], 1e-6)
             if t.missed > 1:  # lost for 2+ updates; a 1-frame miss is left to the patch check
                 doubtful[fi] = "reacquired"
-            elif iou < self.recheck_iou or abs(ratio - 1.0) > self.recheck_size:
+            elif iou < self.config.recheck_iou or abs(ratio - 1.0) > self.config.recheck_size:
                 doubtful[fi] = "jump"
             self._move(t, boxes[fi], frame_index, ts)
             owner[fi] = t
         for ti, t in enumerate(tracks):
             if ti not in matched_tracks:
                 t.missed += 1
-                if t.missed > self.max_missed:
+                if t.missed > self.config.max_missed:
                     self._end(t)
         for fi in range(len(boxes)):
             if fi not in owner:
@@ -362,7 +299,9 @@ class Tracker:
         gap = max(1, frame_index - t.last_frame)
         step = (box - t.box) / gap
         t.velocity = (
-            step if t.hits == 1 else self.velocity_alpha * step + (1 - self.velocity_alpha) * t.velocity
+            step
+            if t.hits == 1
+            else self.config.velocity_alpha * step + (1 - self.config.velocity_alpha) * t.velocity
         )
         t.box = box.copy()
         t.hits += 1
@@ -397,7 +336,7 @@ class Tracker:
         if doubt is None and patch is not None and t.patches:
             # unlike every look it was recognised with: another face, or a fade (detector jitter recurs,
             # so a few references stop it from asking again and again)
-            if max(float(patch @ r) for r in t.patches) < self.min_patch_similarity:
+            if max(float(patch @ r) for r in t.patches) < self.config.min_patch_similarity:
                 doubt = "appearance"
         if doubt is None and frame_index <= t.crowded_until:
             doubt = "crowded"
@@ -423,7 +362,7 @@ class Tracker:
     def _is_clear(self, face: Face, shape: tuple[int, int] | None) -> bool:
         x1, y1, x2, y2 = (float(v) for v in face.box[:4])
         side = max(x2 - x1, 0.0) * max(y2 - y1, 0.0)  # MTCNN boxes are narrow: the geometric side
-        if side < self.min_clear_px**2 or float(face.score) < self.min_clear_score:
+        if side < self.config.min_clear_px**2 or float(face.score) < self.config.min_clear_score:
             return False
         if shape is not None:
             h, w = shape
@@ -442,10 +381,13 @@ class Tracker:
         if (
             last is not None
             and last.distance is not None
-            and abs(last.distance - last.threshold) <= self.margin
+            and abs(last.distance - last.threshold) <= self.config.margin
         ):
             return "weak"
-        if t.last_observed_frame is not None and frame_index - t.last_observed_frame >= self.reverify_every:
+        if (
+            t.last_observed_frame is not None
+            and frame_index - t.last_observed_frame >= self.config.reverify_every
+        ):
             return "reverify"
         return None
 
@@ -533,7 +475,7 @@ class Tracker:
         obs = Observation(
             frame_index, identity, None if distance is None else float(distance), threshold, self_d
         )
-        split_at = self.split_distance if self.split_distance is not None else threshold
+        split_at = self.config.split_distance if self.config.split_distance is not None else threshold
         other_person = self_d is not None and self_d > split_at
         # without embeddings (a fake pipeline) only the gallery can tell: a decided track whose face was
         # in doubt (gap, jump, new look, crowd) and now names someone else is another person
@@ -584,17 +526,17 @@ class Tracker:
         best, n_best = supports.most_common(1)[0] if supports else (None, 0)
         no_match = sum(o.no_match() for o in obs)
         if not t.decided:
-            if best is not None and n_best >= self.min_agree and 2 * n_best > len(obs):
+            if best is not None and n_best >= self.config.min_agree and 2 * n_best > len(obs):
                 d = self._agreeing_median(obs, best)
-                if d <= obs[-1].threshold - self.margin:
+                if d <= obs[-1].threshold - self.config.margin:
                     decision, reason = self._decide(best)
                     self._emit(t, best, d, decision, reason, n_best, ts, frame_index)
                     return
-            if no_match >= self.min_unknown and 2 * no_match > len(obs):
+            if no_match >= self.config.min_unknown and 2 * no_match > len(obs):
                 nearest = _median([o.distance for o in obs if o.no_match()])
                 self._emit(t, None, nearest, UNKNOWN, "no-match", no_match, ts, frame_index)
                 return
-            if len(obs) >= self.max_undecided:
+            if len(obs) >= self.config.max_undecided:
                 self._emit(
                     t,
                     None,
@@ -607,9 +549,14 @@ class Tracker:
                 )
             return
         # decided: the same face now names someone else, consistently -> a second, flagged event
-        if best is not None and best != t.identity and n_best >= self.min_agree and 2 * n_best > len(obs):
+        if (
+            best is not None
+            and best != t.identity
+            and n_best >= self.config.min_agree
+            and 2 * n_best > len(obs)
+        ):
             d = self._agreeing_median(obs, best)
-            if d <= obs[-1].threshold - self.margin:
+            if d <= obs[-1].threshold - self.config.margin:
                 decision, _ = self._decide(best)
                 previous = t.identity if t.identity is not None else UNKNOWN
                 self._emit(
@@ -668,7 +615,7 @@ class Tracker:
             t.event = event
         t.events.append(event)
         t.identity, t.distance, t.decision = identity, distance, decision
-        t.observations = [o for o in t.observations if o.identity == identity][-self.min_agree :]
+        t.observations = [o for o in t.observations if o.identity == identity][-self.config.min_agree :]
         self._events.append(event)
         self._counts["events"] += 1
         if kind == KIND_CHANGE:

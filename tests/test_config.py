@@ -16,9 +16,7 @@ def test_the_modules_take_their_defaults_from_the_configuration() -> None:
     from enroll.quality import MIN_FACE_PX
 
     cfg = Config()
-    tracker = Tracker()
-    for name, value in vars(cfg.tracker).items():
-        assert getattr(tracker, name) == value, name
+    assert Tracker().config == cfg.tracker
     params = inspect.signature(remote_pipeline).parameters
     for name in ("jpeg_quality", "fallback_after_s", "crop_format", "crop_quality"):
         assert params[name].default == getattr(cfg.remote, name), name
@@ -54,8 +52,15 @@ def test_replace_ignores_arguments_not_given_and_refuses_unknown_settings() -> N
 def test_a_tracker_is_built_from_its_section() -> None:
     from core.tracking import Tracker
 
-    t = Tracker.from_config(TrackerConfig(min_agree=2, min_unknown=2), policy_of=None)
-    assert (t.min_agree, t.min_unknown, t.max_undecided) == (2, 2, 12)
+    t = Tracker(TrackerConfig(min_agree=2, min_unknown=2), policy_of=None, reverify_every=5)
+    assert (t.config.min_agree, t.config.min_unknown, t.config.max_undecided, t.config.reverify_every) == (
+        2,
+        2,
+        12,
+        5,
+    )
+    with pytest.raises(ConfigError, match="tracker.min_agree must be >= 1"):
+        Tracker(min_agree=0)
 
 
 def test_the_command_line_layers_its_arguments_over_environment_and_defaults(monkeypatch, run_cli) -> None:
