@@ -97,10 +97,6 @@ class Engine:
             return "granted", "matched"
         return "denied", ("schedule" if self.store.policy(name) == "schedule" else "policy")
 
-    def policies_changed(self) -> None:
-        """A policy, rename or removal changed in the store. Decisions are looked up when they are made,
-        so nothing is cached; kept for callers that announce changes."""
-
     def _decision_for(self, name: str | None) -> str:
         """ "granted" / "denied" for an enrolled ``name`` now, "unknown" for no name."""
         if name is None:

@@ -58,7 +58,6 @@ KIND_DECISION, KIND_CHANGE = "decision", "change"  # AccessEvent.kind: a first d
 _PATCH = 16  # side of the grey appearance patch, px
 _KEEP_DECIDED = 15  # results kept per decided track (to see a change of identity)
 _KEEP_PATCHES = 8  # reference looks per track for the appearance check
-_DOUBTS = {"reacquired", "jump", "appearance", "crowded", "clear"}
 
 
 @dataclass
@@ -476,12 +475,7 @@ class Tracker:
             frame_index, identity, None if distance is None else float(distance), threshold, self_d
         )
         split_at = self.config.split_distance if self.config.split_distance is not None else threshold
-        other_person = self_d is not None and self_d > split_at
-        # without embeddings (a fake pipeline) only the gallery can tell: a decided track whose face was
-        # in doubt (gap, jump, new look, crowd) and now names someone else is another person
-        doubted = face.tracking.recognition_reason in _DOUBTS
-        other_by_name = emb is None and t.decided and doubted and identity != t.identity
-        if other_person or other_by_name:
+        if self_d is not None and self_d > split_at:  # not the face this track follows
             t = self._split(t, face, frame_index)
         t.observations.append(obs)
         if t.decided and len(t.observations) > _KEEP_DECIDED:

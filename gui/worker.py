@@ -535,9 +535,6 @@ class InferenceWorker(TaskThread):
 
         store = self._store_for(b.store_path)
         b.local.gallery = load_gallery(store, b.model, b.local.threshold)
-        s = self._session
-        if s is not None:
-            s.engine.policies_changed()
         return len(b.local.gallery)
 
     def flush(self) -> str:

@@ -250,27 +250,6 @@ def test_sustained_change_after_decision_writes_a_flagged_second_event() -> None
     assert change.track_id == event.track_id
 
 
-def test_someone_else_in_the_spot_after_a_gap_gets_their_own_track_and_decision() -> None:
-    # alice stands at the door; she is hidden for 3 frames and a stranger appears in her spot
-    tracker = Tracker(policy_of=POLICIES.get)
-    results = {"alice": ("alice", 0.4), "stranger": (None, 1.3)}
-    for k in range(20):
-        step(tracker, [face(100, 100, who="alice")], k, results)
-    for k in range(20, 23):
-        step(tracker, [], k, results)
-    shown = []
-    for k in range(23, 40):
-        f = step(tracker, [face(102, 101, who="stranger")], k, results)[0]
-        shown.append(f.identity)
-    assert "alice" not in shown  # the newcomer never inherits her name
-    events = tracker.pop_events()
-    assert [(e.identity, e.decision, e.kind) for e in events] == [
-        ("alice", "granted", "decision"),
-        (None, "unknown", "decision"),
-    ]
-    assert events[0].track_id != events[1].track_id
-
-
 def test_low_iou_jump_and_size_change_ask_for_recognition() -> None:
     tracker = Tracker(min_agree=1)
     for k in range(5):
