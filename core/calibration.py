@@ -247,12 +247,6 @@ def impostor_distances(
 # ------------------------------------------------------------------------------ rates
 
 
-def _rates(genuine: np.ndarray, impostor: np.ndarray, t: float) -> tuple[float | None, float | None]:
-    far = float(np.count_nonzero(impostor <= t) / len(impostor)) if len(impostor) else None
-    frr = float(np.count_nonzero(genuine > t) / len(genuine)) if len(genuine) else None
-    return far, frr
-
-
 def far_frr_curve(
     genuine: np.ndarray, impostor: np.ndarray, thresholds: Iterable[float] | None = None
 ) -> list[dict[str, float | None]]:
@@ -378,7 +372,8 @@ def calibrate(
     impostor = impostor_distances(names, embeddings, strangers)
     threshold = threshold_for_far(impostor, target_far)
     curve = far_frr_curve(genuine, impostor)
-    far, frr = _rates(genuine, impostor, threshold)
+    at = far_frr_curve(genuine, impostor, [threshold])[0]
+    far, frr = at["far"], at["frr"]
     return Calibration(
         model=model,
         target_far=float(target_far),

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from core.config import TrackerConfig, defaults
+from core.config import TrackerConfig
 from core.pipeline import frame_result, stage_timings
 from core.protocols import FacePipeline
 from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, access_event_row, frame_row
@@ -62,11 +62,7 @@ class Engine:
         self.tracker = (
             tracker
             if tracker is not None
-            else (
-                Tracker(tracker_config or defaults().tracker, policy_of=self._decision_and_reason)
-                if track
-                else None
-            )
+            else (Tracker(tracker_config, policy_of=self._decision_and_reason) if track else None)
         )
         self.fps = FPSMonitor()
         self.stats = EngineStats()
@@ -92,10 +88,10 @@ class Engine:
         every call."""
         if self.store is None:
             return "granted", "matched"
-        decision = self.store.decision_for(name)
-        if decision == "granted":
-            return "granted", "matched"
-        return "denied", ("schedule" if self.store.policy(name) == "schedule" else "policy")
+        decision, reason = self.store.access(name)  # one read of their policy
+        if decision == "unknown":  # matched in the gallery but no longer enrolled: default deny
+            return "denied", "policy"
+        return decision, reason
 
     def _decision_for(self, name: str | None) -> str:
         """ "granted" / "denied" for an enrolled ``name`` now, "unknown" for no name."""

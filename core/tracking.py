@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from core.config import TrackerConfig
+from core.crops import clip_crop
 from core.geometry import assign, hungarian, iou_matrix
 from core.types import Face
 
@@ -98,7 +99,6 @@ class Observation:
     identity: str | None
     distance: float | None
     threshold: float
-    self_distance: float | None = None  # L2 from the track's mean embedding before this result
 
     def supports(self) -> bool:
         """Names someone within the threshold."""
@@ -132,18 +132,12 @@ class Track:
     distance: float | None = None
     decision: str | None = None  # "granted" | "denied" | "unknown" once decided
     event: AccessEvent | None = None  # the track's decision event
-    events: list[AccessEvent] = field(default_factory=list)  # decision + changes
     previous: str | None = None  # identity of the decided track this one was split from (no gap)
-    split_from: int | None = None
     crowded_until: int = -1
 
     @property
     def decided(self) -> bool:
         return self.event is not None
-
-    @property
-    def voted_identity(self) -> str | None:
-        return self.identity
 
     def mean_embedding(self) -> np.ndarray | None:
         if self.emb_sum is None or self.emb_n == 0:
@@ -159,7 +153,7 @@ class Track:
 # the fields that belong to the person, not to the box: swapped when faces are re-paired with tracks
 _PERSON_FIELDS = (
     "track_id first_frame observations total_observations last_observed_frame emb_sum emb_n patches "
-    "clear_frames clear_timestamp identity distance decision event events previous split_from"
+    "clear_frames clear_timestamp identity distance decision event previous"
 ).split()
 
 
@@ -471,9 +465,7 @@ class Tracker:
         emb = None if face.embedding is None else np.asarray(face.embedding, np.float32)
         mean = t.mean_embedding()
         self_d = None if (emb is None or mean is None) else float(np.linalg.norm(emb - mean))
-        obs = Observation(
-            frame_index, identity, None if distance is None else float(distance), threshold, self_d
-        )
+        obs = Observation(frame_index, identity, None if distance is None else float(distance), threshold)
         split_at = self.config.split_distance if self.config.split_distance is not None else threshold
         if self_d is not None and self_d > split_at:  # not the face this track follows
             t = self._split(t, face, frame_index)
@@ -500,11 +492,9 @@ class Tracker:
         new.velocity = old.velocity.copy()
         new.hits, new.clear_frames, new.was_clear = 1, 1, True
         new.clear_timestamp = float(_or(face.tracking.timestamp, old.last_timestamp))
-        new.split_from = old.track_id
         reacquired = face.tracking.recognition_reason == "reacquired"
         if old.decided and not reacquired:
             new.previous = old.identity if old.identity is not None else UNKNOWN
-        old.box = old.box.copy()
         self._end(old)
         face.track_id = new.track_id
         self._counts["splits"] += 1
@@ -607,7 +597,6 @@ class Tracker:
         )
         if t.event is None:
             t.event = event
-        t.events.append(event)
         t.identity, t.distance, t.decision = identity, distance, decision
         t.observations = [o for o in t.observations if o.identity == identity][-self.config.min_agree :]
         self._events.append(event)
@@ -684,12 +673,9 @@ def _grey_patch(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     """The face as a zero-mean, unit-norm 16x16 grey vector (None when the box is off the image)."""
     import cv2
 
-    h, w = image.shape[:2]
-    x1, y1, x2, y2 = (int(round(float(v))) for v in box[:4])
-    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
-    if x2 - x1 < 4 or y2 - y1 < 4:
+    crop = clip_crop(image, *(int(round(float(v))) for v in box[:4]))
+    if min(crop.shape[:2]) < 4:
         return None
-    crop = image[y1:y2, x1:x2]
     if crop.ndim == 3:
         crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     v = cv2.resize(crop, (_PATCH, _PATCH), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()

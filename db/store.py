@@ -494,17 +494,23 @@ class Store:
 
     def decision_for(self, name: str | None, when: _dt.datetime | None = None) -> str:
         """ "granted" / "denied" for an enrolled person at ``when`` (local time), "unknown" otherwise."""
+        return self.access(name, when)[0]
+
+    def access(self, name: str | None, when: _dt.datetime | None = None) -> tuple[str, str]:
+        """(decision, reason) for ``name`` at ``when`` (local time), from one read of their policy:
+        ("granted", "matched"), ("denied", "policy" | "schedule") or ("unknown", "no-match")."""
         if name is None:
-            return "unknown"
+            return "unknown", "no-match"
         row = self.db.execute("SELECT policy, schedule FROM identities WHERE name = ?", [name]).fetchone()
         if row is None:
-            return "unknown"
+            return "unknown", "no-match"
         policy, schedule = row
         if policy == "allowed":
-            return "granted"
+            return "granted", "matched"
         if policy == "schedule":
-            return "granted" if schedule_allows(schedule, when or _dt.datetime.now()) else "denied"
-        return "denied"
+            allowed = schedule_allows(schedule, when or _dt.datetime.now())
+            return ("granted", "matched") if allowed else ("denied", "schedule")
+        return "denied", "policy"
 
     def embeddings(self, model: str) -> tuple[list[str], np.ndarray]:
         """(names per row, (N, D) float32) of every stored embedding of ``model``."""
@@ -710,7 +716,7 @@ class Store:
         """Access events, oldest first, each with its newest operator correction (``corrected_*``)."""
         sql = """SELECT e.id, e.timestamp, e.session_id, e.track, e.identity, e.distance, e.decision, e.frame,
                         e.observations, e.reason, e.camera, e.kind, e.previous,
-                        c.identity, c.user, c.created, c.note, c.id
+                        c.identity, c.user, c.created, c.note
                  FROM events e LEFT JOIN corrections c
                    ON c.id = (SELECT MAX(id) FROM corrections WHERE event_id = e.id)"""
         args: list[Any] = []
@@ -720,7 +726,7 @@ class Store:
         cur = self.db.execute(sql + " ORDER BY e.id", args)
         keys = (
             "id timestamp session track identity distance decision frame observations reason camera kind "
-            "previous corrected_identity corrected_by corrected_at correction_note correction_id"
+            "previous corrected_identity corrected_by corrected_at correction_note"
         ).split()
         return [dict(zip(keys, r)) for r in cur.fetchall()]
 
