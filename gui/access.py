@@ -267,13 +267,8 @@ class AccessPanel(QWidget):
         if not c or not c.get("curve"):
             self.rates.setText(NOT_CALIBRATED)
             return
-        try:
-            from core.calibration import rates_at
-        except ImportError:  # an older core: the slider shows no estimate
-            self.rates.setText(
-                "calibrated, but this FaceGate cannot estimate FAR/FRR (core.calibration missing)"
-            )
-            return
+        from core.calibration import rates_at
+
         far, frr = rates_at(c["curve"], self.threshold)
 
         def pct(v: float | None) -> str:

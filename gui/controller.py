@@ -333,10 +333,10 @@ class SessionController(QObject):
         self._chain = built
         return built
 
-    def _session_built(self, built: Built, src: SourceSpec, gen: int | None = None) -> None:
+    def _session_built(self, built: Built, src: SourceSpec, gen: int) -> None:
         if self.closing:
             return
-        if gen is not None and gen != self._start_gen:  # stopped (or restarted) while it was building
+        if gen != self._start_gen:  # stopped (or restarted) while it was building
             return
         for note in built.notes:
             self._say(note)

@@ -369,7 +369,6 @@ class ReviewPage(QWizardPage):
         self.warning.setWordWrap(True)
         self.warning.setObjectName("warning")
         self.loaded = False
-        self.outliers = 0
         lay = QVBoxLayout(self)
         lay.addWidget(self.grid, 1)
         lay.addWidget(self.warning)
@@ -415,7 +414,6 @@ class ReviewPage(QWizardPage):
                 "Check it is not the same person under another name."
             )
         self.warning.setText("\n".join(lines))
-        self.outliers = outliers
         self.loaded = True
         self.completeChanged.emit()
 

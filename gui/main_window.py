@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.errors import FaceGateError
 from gui.access import AccessPanel
 from gui.backends import Built, RemoteSettings
 from gui.controller import KINDS, SessionController, default_source
@@ -335,7 +336,7 @@ class MainWindow(QMainWindow):
         rec = self.built.local.recognizer
         try:
             calibration = self.gui_store().calibration(rec.model)
-        except Exception as err:  # noqa: BLE001 - an older store: the slider shows no estimate
+        except FaceGateError as err:  # the store cannot be read: the slider shows no estimate
             log.warning("cannot read the calibration of %s: %s", rec.model, err)
             calibration = None
         self.access.set_calibration(calibration)

@@ -80,7 +80,6 @@ class EventView:
     session: str
     thumb: np.ndarray | None = None  # BGR, THUMB_PX high
     crop: np.ndarray | None = None  # BGR face crop with margin (enroll "as someone else" from it)
-    alert: bool = False  # unused (kept for callers): alerts now come from logged events only
     event_id: int | None = None  # the store's events row id (None: no store, nothing to correct)
     reason: str = ""  # matched | no-match | policy | schedule | identity-changed
     kind: str = "decision"  # decision | change (a decided track's identity changed: an alarm)
@@ -216,7 +215,6 @@ def face_crops(image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarr
 class InferenceWorker(TaskThread):
     frameReady = Signal()  # a new FrameView waits in the mailbox: call take_frame()
     eventsReady = Signal(object)  # list[EventView]
-    unknownSeen = Signal(object)  # unused: the unknown alert comes from logged events (eventsReady)
     switched = Signal(object)  # SwitchMark
     sessionStarted = Signal(object)  # SessionInfo
     sessionEnded = Signal(object)  # SessionInfo
@@ -366,27 +364,12 @@ class InferenceWorker(TaskThread):
             s.engine.session_label,
             thumb,
             crop,
-            event_id=self._event_id(s, ev),
-            reason=str(getattr(ev, "reason", "") or ""),
-            kind=str(getattr(ev, "kind", "decision") or "decision"),
-            previous=getattr(ev, "previous", None),
-            camera=str(getattr(ev, "camera", "") or (s.source.name if s.source is not None else "")),
+            event_id=ev.event_id,
+            reason=ev.reason,
+            kind=ev.kind,
+            previous=ev.previous,
+            camera=ev.camera,
         )
-
-    def _event_id(self, s: _Session, ev: Any) -> int | None:
-        """The store row of ``ev``: the engine's ``event_id`` when it sets one, else (an engine that does
-        not) the newest row of this session and track, which the engine wrote just before returning it."""
-        eid = getattr(ev, "event_id", None)
-        if eid is not None:
-            return int(eid)
-        store, sid = getattr(s.engine, "store", None), getattr(s.engine, "session_id", None)
-        if store is None or not sid:
-            return None
-        row = store.db.execute(
-            "SELECT id FROM events WHERE session_id = ? AND track = ? ORDER BY id DESC LIMIT 1",
-            [sid, ev.track_id],
-        ).fetchone()
-        return int(row[0]) if row else None
 
     def _publish(self, view: FrameView) -> None:
         with self._mail_lock:
@@ -658,7 +641,7 @@ class InferenceWorker(TaskThread):
         if e is None:
             return {"samples": [], "lookalike": None}
         b = self.built
-        outliers = set(e.job.outliers())
+        thr = e.job.match_threshold
         samples = [
             {
                 "crop": smp.crop_jpeg,
@@ -666,9 +649,9 @@ class InferenceWorker(TaskThread):
                 "source": smp.source,
                 "yaw": smp.yaw,
                 "distance": d,  # to the mean of the other samples (None with fewer than 3)
-                "outlier": i in outliers,
+                "outlier": d is not None and d > thr,  # as Enrollment.outliers(), from one computation
             }
-            for i, (smp, d) in enumerate(zip(e.job.samples, e.job.sample_distances()))
+            for smp, d in zip(e.job.samples, e.job.sample_distances())
         ]
         return {
             "samples": samples,

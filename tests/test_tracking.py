@@ -305,7 +305,7 @@ def embed(who: str, noise: float = 0.08) -> np.ndarray:
     return (e / np.linalg.norm(e)).astype(np.float32)
 
 
-def play(tracker: Tracker, frames: list[list[tuple[str, float, float, float]]]) -> list:
+def play(tracker: Tracker, frames: list[list[tuple[str, float, float, float]]]) -> tuple[list, dict]:
     """Play frames of (who, x, y, size) through update/observe_many on a drawn 640x480 image; returns
     the events and records what each face was shown as in ``shown[who]``."""
     import cv2
@@ -333,8 +333,7 @@ def play(tracker: Tracker, frames: list[list[tuple[str, float, float, float]]]) 
         events += tracker.pop_events()
     tracker.end_all()
     events += tracker.pop_events()
-    play.shown = shown  # type: ignore[attr-defined]
-    return events
+    return events, shown
 
 
 def stand(who: str, n: int, x: float = 200, y: float = 150, size: float = 100) -> list[list[tuple]]:
@@ -359,10 +358,9 @@ def test_hand_over_at_the_same_spot_gives_each_person_their_own_decision(
     first, second, expected, gap
 ) -> None:
     tracker = Tracker(policy_of=SCENE_POLICIES.get)
-    events = play(tracker, stand(first, 20) + [[]] * gap + stand(second, 20))
+    events, shown = play(tracker, stand(first, 20) + [[]] * gap + stand(second, 20))
     assert [(i, d) for i, d, _ in decisions(events)] == expected
     assert len({e.track_id for e in events}) == 2
-    shown = play.shown  # type: ignore[attr-defined]
     assert set(shown[second]) <= {None, expected[1][0]}, "the newcomer never shows the first person's name"
     if gap == 0:  # no gap: the face in a decided box changed -> flagged (tailgating)
         assert events[1].kind == "change" and events[1].previous == (first if first in GALLERY else "unknown")
@@ -374,7 +372,7 @@ def test_a_face_that_enters_small_and_half_out_of_frame_is_decided_once_clear() 
     tracker = Tracker(policy_of=SCENE_POLICIES.get)
     frames = [[("alice", -30 + 5 * k, 150, 30 + 3 * k)] for k in range(12)]  # cut by the edge, small
     frames += stand("alice", 12, x=40, y=150, size=80)
-    events = play(tracker, frames)
+    events, shown = play(tracker, frames)
     assert decisions(events) == [("alice", "granted", "decision")]
     # clear from frame 7 on (inside the frame, 51 px): three clear results -> decided at frame 9
     assert events[0].frame_index == 9 and events[0].observations == 3
@@ -386,17 +384,16 @@ def test_two_people_who_meet_and_turn_back_keep_their_names() -> None:
     tracker = Tracker(policy_of=SCENE_POLICIES.get)
     path = [60 + 20 * k for k in range(12)] + [280] * 3 + [280 - 20 * k for k in range(1, 12)]
     frames = [[("alice", xa, 150, 90), ("carol", 620 - 90 - (xa - 60), 160, 90)] for xa in path]
-    events = play(tracker, frames)
+    events, shown = play(tracker, frames)
     assert sorted(decisions(events), key=str) == sorted(
         [("alice", "granted", "decision"), ("carol", "granted", "decision")], key=str
     )
-    shown = play.shown  # type: ignore[attr-defined]
     assert set(shown["alice"]) <= {None, "alice"} and set(shown["carol"]) <= {None, "carol"}
 
 
 def test_a_noisy_result_of_the_same_face_does_not_split_its_track() -> None:
     tracker = Tracker(policy_of=SCENE_POLICIES.get, reverify_every=5)
-    events = play(tracker, stand("alice", 60))
+    events, _ = play(tracker, stand("alice", 60))
     assert decisions(events) == [("alice", "granted", "decision")]
     assert tracker.stats()["splits"] == 0
 
@@ -415,9 +412,9 @@ def test_model_change_forgets_appearance_and_rechecks_without_new_events() -> No
 def test_schedule_and_policy_are_asked_when_each_decision_is_made() -> None:
     allowed = {"alice": ("granted", "matched")}
     tracker = Tracker(policy_of=lambda n: allowed[n])
-    events = play(tracker, stand("alice", 10))
+    events, _ = play(tracker, stand("alice", 10))
     allowed["alice"] = ("denied", "schedule")  # 22:00: outside her schedule
-    events += play(tracker, stand("alice", 10))
+    events += play(tracker, stand("alice", 10))[0]
     assert [(e.decision, e.reason) for e in events] == [("granted", "matched"), ("denied", "schedule")]
 
 
