@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.config import RemoteConfig, defaults
+from core.config import DetectorConfig, RemoteConfig, defaults
 
 if TYPE_CHECKING:
     from core.gallery import Gallery
@@ -74,6 +74,16 @@ def open_store(path: Path | str, recognizer: Any, detector: Any = None, demo: bo
         store.close()
         raise
     return store
+
+
+def video_detector(key: str, config: DetectorConfig | None = None) -> Any:
+    """The detector that video, ``serve`` and the window run: MTCNN searches faces down to
+    ``config.video_min_face_px`` (core/config.py, 40 px); other detectors keep their own settings."""
+    from core.registry import create_detector
+
+    cfg = config or defaults().detector
+    opts = {"min_face_size": cfg.video_min_face_px} if key.startswith("mtcnn") else {}
+    return create_detector(key, **opts)
 
 
 def load_gallery(store: Any, model: str, threshold: float) -> Gallery:

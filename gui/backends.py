@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.config import defaults
+from core.config import Config, defaults
 from core.deploy import MODES as MODES  # the one list of deployment modes, re-exported
 
 if TYPE_CHECKING:
@@ -180,11 +180,12 @@ def build_session(
 ) -> Built:
     """Everything a session starts with: backends built + warmed, the gallery for the recognizer model."""
     from app import session
-    from core.registry import create_detector, create_recognizer
+    from app.session import video_detector
+    from core.registry import create_recognizer
     from db.store import Store
 
     t0 = time.perf_counter()
-    detector = create_detector(detector_key)
+    detector = video_detector(detector_key, Config.from_env().detector)
     recognizer = create_recognizer(recognizer_key)
     warm(detector, recognizer, frame)
     store = Store(store_path)
@@ -231,8 +232,9 @@ def build_switch(
     Only the new part is built (and warmed); the rest is shared with ``base``. A recognizer of another
     model gets that model's gallery (embeddings computed from the stored face crops when missing).
     """
+    from app.session import video_detector
     from core.pipeline import Pipeline
-    from core.registry import create_detector, create_recognizer
+    from core.registry import create_recognizer
 
     t0 = time.perf_counter()
     old = base.local
@@ -244,7 +246,7 @@ def build_switch(
         base.mode,
     )
     if kind == "detector":
-        detector = create_detector(value)
+        detector = video_detector(value, Config.from_env().detector)
         warm(detector, None, frame)
         label = f"detector {value}"
     elif kind == "recognizer":

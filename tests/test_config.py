@@ -119,3 +119,11 @@ def test_the_command_line_takes_models_and_threshold_from_the_environment(monkey
     assert (ctx.detector_key, ctx.threshold) == ("mtcnn:tflite", 0.9)
     ctx = Context(argparse.Namespace(detector="blazeface:tflite", recognizer=None, threshold=0.8))
     assert (ctx.detector_key, ctx.threshold) == ("blazeface:tflite", 0.8)  # arguments win
+
+
+def test_every_entry_point_gets_its_video_detector_from_the_detector_section() -> None:
+    from app.session import video_detector
+    from core.config import DetectorConfig
+
+    assert video_detector("mtcnn:onnxruntime").min_face_size == Config().detector.video_min_face_px
+    assert video_detector("mtcnn:onnxruntime", DetectorConfig(video_min_face_px=60)).min_face_size == 60

@@ -26,7 +26,8 @@ from core.deploy.signals import sigterm_as_keyboard_interrupt
 def prepare_store(plan: Plan, db: str | None) -> tuple[str, list[str]]:
     """The identity store every worker matches against (the demo people by default), with embeddings for
     every recognizer model in the plan. Returns (path, notes)."""
-    from core.registry import DEFAULT_DETECTOR, backends, create_detector, create_recognizer
+    from app.session import video_detector
+    from core.registry import DEFAULT_DETECTOR, backends, create_recognizer
 
     models: dict[str, str] = {}
     available = [b.key for b in backends() if b.kind == "recognizer" and b.available]
@@ -51,7 +52,7 @@ def prepare_store(plan: Plan, db: str | None) -> tuple[str, list[str]]:
 
     det = None
     for key in models.values() or ["facenet128:onnxruntime"]:
-        det = det or create_detector(DEFAULT_DETECTOR)
+        det = det or video_detector(DEFAULT_DETECTOR)
         demo_store(det, create_recognizer(key))
     notes.append(f"gallery: the demo people ({', '.join(ENROLLED)}) enrolled from their train photos")
     return str(demo_db_path()), notes

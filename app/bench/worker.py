@@ -45,7 +45,7 @@ class _Worker:
 
     def build(self) -> Any:
         """The local pipeline of this group, warmed up."""
-        from app.session import local_pipeline
+        from app.session import local_pipeline, video_detector
         from core.pipeline import Pipeline
 
         g = self.group
@@ -55,14 +55,14 @@ class _Worker:
             dlib_det.warmup()
             dlib = dlib_gallery(self._store(), dlib_det, dlib_rec)
             return Pipeline(dlib_det, dlib_rec, dlib, threshold=FR_TOLERANCE)  # type: ignore[arg-type]
-        from core.registry import create_detector, create_recognizer
+        from core.registry import create_recognizer
 
         rec = create_recognizer(g["recognizer"])
         det: Any
         if g["kind"] == "baseline":
             det = PackageMTCNN(RGBCache())
         else:
-            det = create_detector(g["detector"])
+            det = video_detector(g["detector"])
         det.warmup()
         rec.warmup()
         return local_pipeline(det, rec, self._store(), rec.default_threshold)

@@ -72,12 +72,9 @@ class Context:
         """The detector for video (and ``serve``): MTCNN finds faces down to
         ``config.detector.video_min_face_px`` (40 px, for speed); other detectors keep their own settings."""
         if self._video_detector is None:
-            from core.registry import create_detector
+            from app.session import video_detector
 
-            opts = {}
-            if self.detector_key.startswith("mtcnn"):
-                opts["min_face_size"] = self.config.detector.video_min_face_px
-            self._video_detector = create_detector(self.detector_key, **opts)
+            self._video_detector = video_detector(self.detector_key, self.config.detector)
         return self._video_detector
 
     @property
