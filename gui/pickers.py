@@ -28,7 +28,13 @@ class BackendPickers(QToolBar):
             self.addWidget(QLabel(label))
             combo = QComboBox()
             combo.setObjectName(f"{kind}Combo")
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            # a fixed, modest width: a long entry (an unavailable backend's reason) must not push the
+            # recognizer and mode behind the toolbar's overflow button on a 1024 px screen; the open list
+            # is as wide as its entries
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
+            combo.setMaximumWidth(150)
+            combo.view().setMinimumWidth(340)
             combo.setModel(QStandardItemModel(combo))
             combo.currentIndexChanged.connect(lambda _i, k=kind: self._changed(k))
             self.combos[kind] = combo
