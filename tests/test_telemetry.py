@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from core.telemetry import (
@@ -213,7 +214,12 @@ def test_process_probe_reads_rss_cpu_and_system_memory() -> None:
     reading = probe.sample()
     assert reading["rss_mb"] > 1
     assert reading["cpu_percent"] is not None and reading["cpu_percent"] >= 0
-    assert reading["sys_mem_used_mb"] > reading["rss_mb"]
+    # RSS counts mapped model and library files, which the system counts as reclaimable cache, so a
+    # process with big mapped files can hold more RSS than the system calls "used" (a CI run saw
+    # RSS 10051 MB beside 9978 MB used). Only bounds that always hold are checked here.
+    total_mb = psutil.virtual_memory().total / 2**20
+    assert 0 < reading["sys_mem_used_mb"] <= total_mb
+    assert reading["rss_mb"] <= total_mb
     # asked again at once, the CPU interval is too short to mean anything: not measured, not 0
     assert probe.sample()["cpu_percent"] is None
 
