@@ -22,7 +22,7 @@ from core.pipeline import frame_result, stage_timings
 from core.protocols import FacePipeline
 from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, access_event_row, frame_row
 from core.tracking import AccessEvent, Tracker
-from core.types import FrameResult
+from core.types import Face, FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class Engine:
         self._pending_rows: list[dict[str, Any]] = []
         self._flushed_at = time.monotonic()
         self._thumbs: dict[int, bytes] = {}  # track id -> JPEG of its face when last recognised
+        self._late = 0  # faces of earlier frames whose answers were recorded this frame (hybrid)
         self._closed = False
 
     # ------------------------------------------------------------------ decisions
@@ -132,9 +133,13 @@ class Engine:
         t0 = time.perf_counter()
         faces = pipe.detect(image)
         t1 = time.perf_counter()
+        self._late = 0
         if self.tracker is not None:
             self.tracker.update(faces, index, ts, image)
             todo = [f for f in faces if f.tracking.needs_recognition]
+            defer = getattr(pipe, "defer", None)  # hybrid: routine questions are answered on a later frame
+            if defer is not None:
+                todo = defer(image, faces, self._observe_late)
         else:
             todo = faces
         pipe.embed(image, todo)
@@ -154,13 +159,20 @@ class Engine:
         if capture_ms is not None:
             timings["capture_ms"] = capture_ms
         result = frame_result(pipe, image, faces, timings, index, ts, mode=self.mode)
-        result.recognized = len(todo)
+        result.recognized = len(todo) + self._late
         self.fps.tick()
         self._account(result)
         events = self.tracker.pop_events() if self.tracker is not None else []
         result.events = events
         self._record(result, dropped, events)
         return result
+
+    def _observe_late(self, faces: list[Face]) -> None:
+        """Record answers that came back for faces of an earlier frame (hybrid's background requests)."""
+        self.pipeline.match(faces)
+        if self.tracker is not None:
+            self.tracker.observe_many(faces, self.pipeline.threshold)
+        self._late += len(faces)
 
     def _account(self, result: FrameResult) -> None:
         s = self.stats
@@ -223,6 +235,9 @@ class Engine:
             return self.stats
         self._closed = True
         if self.tracker is not None:
+            drain = getattr(self.pipeline, "drain", None)  # hybrid: answers still on their way
+            if drain is not None:
+                drain(self._observe_late)
             self.tracker.end_all()
             for ev in self.tracker.pop_events():
                 self.stats.events.append(ev)

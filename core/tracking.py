@@ -333,6 +333,7 @@ class Tracker:
                 doubt = "appearance"
         if doubt is None and frame_index <= t.crowded_until:
             doubt = "crowded"
+        face.tracking.doubt = doubt
         reason = self._recognition_reason(t, frame_index, doubt) if clear else None
         face.track_id = t.track_id
         face.tracking.frame_index = frame_index

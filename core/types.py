@@ -34,6 +34,9 @@ class FaceTrack:
     clear: bool = False  # big enough, confident, not cut by the frame edge: counts as evidence
     pending: bool = False  # tracked, not decided yet: identity/distance/decision are None
     patch: np.ndarray | None = None  # small grey unit-norm patch of the face (appearance check)
+    # why the box may hold another face than its track's now ("reacquired", "jump", "appearance",
+    # "crowded", "clear"), also when the face is not recognised (not clear) or is asked as "new"/"undecided"
+    doubt: str | None = None
     frame_index: int | None = None  # captured-frame index the face was tracked in
     timestamp: float | None = None  # time.time() of that frame
     observed: bool = False  # a recognition result was recorded for it this frame (raw_* are set)

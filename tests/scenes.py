@@ -131,3 +131,62 @@ def build_video(path: Path, celeb_val) -> dict[str, tuple[int, int]]:
         writer.write(frame)
     writer.release()
     return spans
+
+
+# ------------------------------------------------------------------------------ a textured 480p street door
+
+LOBBY_W, LOBBY_H = 640, 480
+
+
+def textured_background(seed: int = 7) -> np.ndarray:
+    """A 640x480 textured wall (seeded noise at two scales: plaster grain and blotches), the kind of
+    detail a real camera sees and a flat gradient hides from JPEG."""
+    rng = np.random.default_rng(seed)
+    fine = cv2.GaussianBlur(rng.normal(0, 40, (LOBBY_H, LOBBY_W, 3)).astype(np.float32), (0, 0), 0.8)
+    coarse = cv2.resize(
+        rng.normal(0, 35, (LOBBY_H // 16, LOBBY_W // 16, 3)).astype(np.float32),
+        (LOBBY_W, LOBBY_H),
+        interpolation=cv2.INTER_CUBIC,
+    )
+    base = np.array([120, 128, 135], np.float32)[None, None, :]
+    return np.clip(base + fine + coarse, 0, 255).astype(np.uint8)
+
+
+def lobby_scene(val: dict[str, list[Path]]) -> Scene:
+    """People coming and going at 480p in front of a textured wall (real *val* photos, 15 FPS, 210 frames).
+
+    Enrolled (from their *train* photos): ben_afflek, jerry_seinfeld (allowed), elton_john (denied).
+    Stranger: mindy_kaling. Each walks in from an edge, stands a while, walks out; two are in view at
+    once (apart) for a stretch; empty frames between.
+    """
+    bg = textured_background()
+    ben, elton, jerry, mindy = (
+        portrait(val[name][0], 190) for name in ("ben_afflek", "elton_john", "jerry_seinfeld", "mindy_kaling")
+    )
+    # (label, name, tile, first frame, frames, x at entry, x standing, x at exit, y)
+    plan = [
+        ("ben comes and goes", "ben_afflek", ben, 5, 60, -150, 60, -150, 140),
+        ("elton arrives while ben is there", "elton_john", elton, 35, 55, 640, 380, 640, 150),
+        ("stranger mindy", None, mindy, 105, 45, 640, 250, 640, 140),
+        ("jerry comes and goes", "jerry_seinfeld", jerry, 160, 45, -150, 220, -150, 130),
+    ]
+    s = Scene()
+    n_frames = 210
+    for k in range(n_frames):
+        f = bg.copy()
+        for _, _, tile, first, n, x_in, x_stand, x_out, y in plan:
+            j = k - first
+            if not 0 <= j < n:
+                continue
+            walk = 10  # frames walking in and out
+            if j < walk:
+                x = x_in + (x_stand - x_in) * j / walk
+            elif j >= n - walk:
+                x = x_stand + (x_out - x_stand) * (j - (n - walk) + 1) / walk
+            else:
+                x = x_stand + (j % 2)
+            paste(f, tile, int(round(x)), y)
+        s.frames.append(f)
+    for label, name, _, first, n, *_ in plan:
+        s.appearances.append((label, name, first, first + n - 1))
+    return s

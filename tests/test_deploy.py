@@ -224,11 +224,22 @@ def test_cloud_and_hybrid_identify_like_local_and_hybrid_uploads_far_less(door, 
         assert r["seen"] == ["ben_afflek", "elton_john"], (mode, r["out"])
         # the same people with the same decisions, one event each
         assert [e for e in r["events"] if e[0]] == expected[1:], (mode, r["events"])
-    # hybrid detects locally and embeds the same crops with the same network: the very same session
+    # hybrid detects locally and embeds the same crops (as JPEG) with the same network: the same events
+    # and faces; its answers come back on later frames, so a name shows up a few frames after local's
     assert runs["hybrid"]["events"] == runs["local"]["events"] == expected
-    assert [(x["faces"], x["known"]) for x in runs["hybrid"]["rows"]] == [
-        (x["faces"], x["known"]) for x in runs["local"]["rows"]
+    assert [x["faces"] for x in runs["hybrid"]["rows"]] == [x["faces"] for x in runs["local"]["rows"]]
+    later = [
+        k
+        for k, (h, lo) in enumerate(zip(runs["hybrid"]["rows"], runs["local"]["rows"], strict=True))
+        if h["known"] != lo["known"]
     ]
+    # never a name local does not show; a few frames late: the first crops leave together on a track's
+    # third clear frame and come back some frames later (frames run back to back here, ~30 ms each,
+    # while the endpoint embeds on the same 2 cores)
+    assert all(
+        int(runs["hybrid"]["rows"][k]["known"]) < int(runs["local"]["rows"][k]["known"]) for k in later
+    )
+    assert len(later) <= 35, later
     # cloud detects on the JPEG: MTCNN's boxes and scores move a little and it may add a weak, short-lived
     # false positive (a two-frame stranger track: an extra "unknown" event), the study's "face counts change"
     same = sum(
@@ -242,12 +253,13 @@ def test_cloud_and_hybrid_identify_like_local_and_hybrid_uploads_far_less(door, 
     assert all(int(x["bytes_up"]) > 10_000 for x in runs["cloud"]["rows"])  # every frame goes up as JPEG
     assert runs["local"]["rows"][0]["bytes_up"] == "" and runs["local"]["rows"][0]["network_ms"] == ""
     ratio = up["cloud"] / up["hybrid"]
-    assert ratio >= 3, (up, ratio)
+    assert ratio >= 20, (up, ratio)
     net = {
         m: _mean([float(x["network_ms"]) for x in runs[m]["rows"] if x["network_ms"]])
         for m in ("cloud", "hybrid")
     }
     sent = sum(1 for x in runs["hybrid"]["rows"] if int(x["bytes_up"]) > 0)
+    print(f"\nhybrid shows a name later than local on {len(later)} of 105 frames")
     print(f"\ncloud agrees with local on faces/known in {same} of 105 frames")
     print(
         f"bytes per frame up/down: cloud {up['cloud'] / 105:.0f}/{down['cloud'] / 105:.0f}, hybrid "
@@ -260,10 +272,11 @@ def test_cloud_and_hybrid_identify_like_local_and_hybrid_uploads_far_less(door, 
     )
 
 
-def test_hybrid_with_jpeg_crops_uploads_a_tenth_and_identifies_alike(
+def test_hybrid_jpeg_crops_upload_a_tenth_of_raw_and_identify_alike(
     door, endpoint, store, local_pipeline, frames, tmp_path
 ):
-    """Opt-in ``crop_format="jpeg"`` (``<model>_crops_jpeg``): same people and decisions, ~10x fewer bytes."""
+    """JPEG crops (the default, ``<model>_crops_jpeg``) against raw ones (``crop_format="raw"``, still an
+    option): the same people and decisions, embeddings within cosine 0.99, ~10x fewer bytes."""
     from core.deploy.client import remote_pipeline
     from core.engine import Engine
 
@@ -288,9 +301,25 @@ def test_hybrid_with_jpeg_crops_uploads_a_tenth_and_identifies_alike(
     )
     ratio = results["raw"][1] / results["jpeg"][1]
     assert ratio >= 5, results
+    # the same crops embedded on the endpoint from raw and from JPEG (quality 90) tensors
+    frame = frames[40]
+    faces = local_pipeline.detect(frame)
+    assert len(faces) == 2
+    emb = {}
+    for fmt in ("raw", "jpeg"):
+        pipe = remote_pipeline(
+            "hybrid", local_pipeline, endpoint=endpoint.url, token=TOKEN, fallback_after_s=20, crop_format=fmt
+        )
+        pipe.detect(frame)  # starts the frame's stats
+        emb[fmt] = pipe.embed(frame, faces).copy()
+        assert pipe.frame_stats()["mode"] == "hybrid"
+        pipe.close()
+    cosine = np.sum(emb["raw"] * emb["jpeg"], axis=1)
+    assert np.all(cosine >= 0.99), cosine
     print(
         f"\nhybrid upload: raw crops {results['raw'][1] / 105:.0f} B/frame, JPEG crops "
-        f"{results['jpeg'][1] / 105:.0f} B/frame ({ratio:.1f}x fewer)"
+        f"{results['jpeg'][1] / 105:.0f} B/frame ({ratio:.1f}x fewer); embedding cosine raw/JPEG "
+        f"{', '.join(f'{c:.4f}' for c in cosine)}"
     )
 
 
@@ -314,6 +343,280 @@ def test_switching_mode_between_frames(door, endpoint, store, local_pipeline, fr
     assert modes == ["local"] * 25 + ["cloud"] * 25 + ["hybrid"] * 30 + ["local"] * 25
     got = sorted((e.identity or "", e.decision) for e in stats.events)
     assert got == [("", "unknown"), ("ben_afflek", "granted"), ("elton_john", "denied")], got
+
+
+# ------------------------------------------------------------------------------ the uplink: JPEG crops, pending tracks
+
+
+@pytest.fixture(scope="module")
+def lobby(tmp_path_factory, celeb_train, celeb_val):
+    """ben_afflek, jerry_seinfeld (allowed) and elton_john (denied) enrolled from their train photos; the
+    480p lobby scene (people coming and going in front of a textured wall) and the 720p door scene
+    (hand-overs, a face entering half out of frame, two people crossing), both from val photos."""
+    from app.cli import main
+    from db.store import Store
+    from tests.scenes import door_scene, lobby_scene
+
+    db = tmp_path_factory.mktemp("lobby") / "lobby.db"
+    for name, policy in (("ben_afflek", "allowed"), ("jerry_seinfeld", "allowed"), ("elton_john", "denied")):
+        assert main(["--db", str(db), "enroll", name, "--policy", policy, *map(str, celeb_train[name])]) == 0
+    return Store(db), lobby_scene(celeb_val), door_scene(celeb_val)
+
+
+def _session(pipe: Any, store: Any, frames: list[np.ndarray]) -> dict[str, Any]:
+    """Run ``frames`` through an engine on ``pipe``: events, bytes, modes, names shown per frame."""
+    from core.engine import Engine
+
+    engine = Engine(pipe, store=store, record=False)
+    up, modes, shown, at = 0, set(), [], []
+    for k, frame in enumerate(frames):
+        result = engine.process(frame, k, 1_000_000.0 + k / 15)
+        at += [k] * len(result.events)  # the frame each decision is made on (its evidence may be older)
+        modes.add(result.mode)
+        shown.append({f.identity for f in result.faces} - {None})
+        if hasattr(pipe, "frame_stats"):
+            up += pipe.frame_stats()["bytes_up"] or 0
+    stats = engine.close()
+    events = [(e.identity or "", e.decision, e.reason, e.kind) for e in stats.events]
+    return {
+        "events": events,
+        "up": up,
+        "modes": modes,
+        "shown": shown,
+        "at": at,
+    }
+
+
+def test_hybrid_defaults_upload_20x_less_than_cloud_with_local_decisions(
+    endpoint, lobby, detector, recognizer
+):
+    """Issue 12's scene: 480p, a textured wall, four people coming and going (real photos). Hybrid with its
+    defaults (JPEG crops, routine questions in the background, pending tracks not asked again) uploads
+    at least 20x fewer bytes than cloud and makes local's decisions, each a few frames after local's."""
+    from core.deploy.client import remote_pipeline
+    from core.pipeline import Pipeline
+
+    store, scene, _ = lobby
+    local = Pipeline(detector, recognizer, store.gallery(recognizer.model, recognizer.default_threshold))
+    runs = {"local": _session(local, store, scene.frames)}
+    for mode in ("cloud", "hybrid"):
+        pipe = remote_pipeline(mode, local, endpoint=endpoint.url, token=TOKEN, fallback_after_s=20)
+        runs[mode] = _session(pipe, store, scene.frames)
+        pipe.close()
+        assert runs[mode]["modes"] == {mode}, runs[mode]["modes"]
+    expected = [
+        ("ben_afflek", "granted", "matched", "decision"),
+        ("elton_john", "denied", "policy", "decision"),
+        ("", "unknown", "no-match", "decision"),
+        ("jerry_seinfeld", "granted", "matched", "decision"),
+    ]
+    assert runs["local"]["events"] == expected, runs["local"]["events"]
+    assert runs["hybrid"]["events"] == expected, runs["hybrid"]["events"]
+    assert [e for e in runs["cloud"]["events"] if e[0]] == [e for e in expected if e[0]], runs["cloud"][
+        "events"
+    ]
+    # each decision waits for its answers: some frames after local's (frames run back to back here), never
+    # before, and never long after (at most 15 frames, 1 s at 15 FPS)
+    lags = [h - lo for h, lo in zip(runs["hybrid"]["at"], runs["local"]["at"], strict=True)]
+    assert all(0 <= d <= 15 for d in lags), lags
+    # nobody is shown as someone who is not in view
+    for k, names in enumerate(runs["hybrid"]["shown"]):
+        present = {n for _, n, a, b in scene.appearances if a <= k <= b}
+        assert names <= present, (k, names, present)
+    ratio = runs["cloud"]["up"] / runs["hybrid"]["up"]
+    assert ratio >= 20, (runs["cloud"]["up"], runs["hybrid"]["up"], ratio)
+    n = len(scene.frames)
+    print(
+        f"\nlobby 480p: bytes up per frame cloud {runs['cloud']['up'] / n:.0f}, hybrid "
+        f"{runs['hybrid']['up'] / n:.0f} ({ratio:.0f}x fewer); decisions {lags} frames after local's"
+    )
+
+
+def test_hybrid_defaults_decide_like_local_on_the_door_scenes(endpoint, lobby, detector, recognizer):
+    """Hand-overs at one spot (with and without a gap), a face entering half out of frame, two people
+    crossing: hybrid's defaults (JPEG crops, answers on later frames) give local's very events."""
+    from core.deploy.client import remote_pipeline
+    from core.pipeline import Pipeline
+
+    store, _, scene = lobby
+    local = Pipeline(detector, recognizer, store.gallery(recognizer.model, recognizer.default_threshold))
+    want = _session(local, store, scene.frames)
+    pipe = remote_pipeline("hybrid", local, endpoint=endpoint.url, token=TOKEN, fallback_after_s=20)
+    got = _session(pipe, store, scene.frames)
+    pipe.close()
+    assert got["modes"] == {"hybrid"}
+    assert got["events"] == want["events"], (got["events"], want["events"])
+    for k, names in enumerate(got["shown"]):
+        present = {n for _, n, a, b in scene.appearances if a <= k <= b}
+        assert names <= present, (k, names, present)
+
+
+def _gated(pipe: Any) -> tuple[threading.Event, list[str]]:
+    """Hold the pipeline's background requests until the returned event is set; list every request's thread."""
+    gate, calls = threading.Event(), []
+    infer = pipe.link.infer
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        background = threading.current_thread().name.startswith("hybrid-embed")
+        calls.append("background" if background else "in-frame")
+        if background:
+            gate.wait(30)
+        return infer(*args, **kwargs)
+
+    pipe.link.infer = held
+    return gate, calls
+
+
+def _settle(pipe: Any, seconds: float = 10.0) -> None:
+    """Wait until the pipeline's background requests have finished (their answers are recorded on the
+    next frame)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if all(r.future.done() for q in pipe._questions.values() for r in q.requests):
+            return
+        time.sleep(0.02)
+    raise AssertionError("background requests still running")
+
+
+def test_a_pending_track_is_not_asked_again_and_its_answers_land_on_a_later_frame(
+    endpoint, lobby, detector, recognizer, celeb_val
+):
+    """A new track's first 3 clear crops leave together in one background request; while it is on its
+    way the track is pending (shown undecided, not asked again, nothing sent); the answers are recorded
+    on a later frame and decide it."""
+    from core.deploy.client import remote_pipeline
+    from core.engine import Engine
+    from core.pipeline import Pipeline
+    from tests.scenes import paste, portrait, textured_background
+
+    store = lobby[0]
+    local = Pipeline(detector, recognizer, store.gallery(recognizer.model, recognizer.default_threshold))
+    pipe = remote_pipeline("hybrid", local, endpoint=endpoint.url, token=TOKEN, fallback_after_s=20)
+    gate, calls = _gated(pipe)
+    ben = portrait(celeb_val["ben_afflek"][0], 190)
+    bg = textured_background()
+    frames = []
+    for k in range(10):
+        f = bg.copy()
+        paste(f, ben, 200 + k % 2, 140)
+        frames.append(f)
+    engine = Engine(pipe, store=store, record=False)
+    try:
+        tid = None
+        for k in range(3):  # its first clear crops are gathered, then sent together
+            r = engine.process(frames[k], k)
+            assert [f.tracking.recognition_reason for f in r.faces] == ["new"]
+            tid = tid or r.faces[0].track_id
+            assert r.faces[0].track_id == tid and r.recognized == 0
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert calls == ["background"], calls
+        for k in range(3, 7):  # its answers are held up: the track is pending and nothing is sent again
+            r = engine.process(frames[k], k)
+            face = r.faces[0]
+            assert face.track_id == tid and face.tracking.pending and face.identity is None
+            assert face.tracking.needs_recognition and r.recognized == 0 and not r.events
+            assert pipe.frame_stats()["bytes_up"] == 0 and pipe.frame_stats()["requests"] == 0
+        assert calls == ["background"], calls
+        track = next(t for t in engine.tracker.tracks if t.track_id == tid)
+        assert track.total_observations == 0
+        gate.set()
+        _settle(pipe)
+        r = engine.process(frames[7], 7)  # the three answers are recorded: decided on this frame
+        assert (
+            r.recognized == 3 and pipe.frame_stats()["requests"] == 1 and pipe.frame_stats()["bytes_up"] > 0
+        )
+        assert [(e.track_id, e.identity, e.decision) for e in r.events] == [(tid, "ben_afflek", "granted")]
+        r = engine.process(frames[8], 8)
+        assert r.faces[0].identity == "ben_afflek" and not r.faces[0].tracking.needs_recognition
+        assert calls == ["background"], calls
+    finally:
+        gate.set()
+        engine.close()
+        pipe.close()
+
+
+def test_an_answer_for_a_track_doubted_meanwhile_is_dropped(endpoint, lobby, detector, recognizer, celeb_val):
+    """ben's crop is on its way when mindy (a stranger) takes his place in the box: the tracker doubts the
+    box, mindy is recognised within her frame, and ben's late answer is not recorded on her track."""
+    from core.deploy.client import remote_pipeline
+    from core.engine import Engine
+    from core.pipeline import Pipeline
+    from tests.scenes import paste, portrait, textured_background
+
+    store = lobby[0]
+    local = Pipeline(detector, recognizer, store.gallery(recognizer.model, recognizer.default_threshold))
+    pipe = remote_pipeline("hybrid", local, endpoint=endpoint.url, token=TOKEN, fallback_after_s=20)
+    gate, calls = _gated(pipe)
+    ben = portrait(celeb_val["ben_afflek"][0], 190)
+    mindy = portrait(celeb_val["mindy_kaling"][0], 190)
+    bg = textured_background()
+    frames = []
+    for tile, x in ((ben, 200), (ben, 201), (ben, 200), (mindy, 200), (mindy, 201), (mindy, 200)):
+        f = bg.copy()
+        paste(f, tile, x, 140)
+        frames.append(f)
+    engine = Engine(pipe, store=store, record=False)
+    try:
+        for k in range(3):  # ben's first crops leave together; their answer is held up
+            r = engine.process(frames[k], k)
+        tid = r.faces[0].track_id
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert calls == ["background"], calls
+        r = engine.process(frames[3], 3)  # mindy in ben's box: the tracker doubts it; asked within the frame
+        assert len(r.faces) == 1 and r.faces[0].track_id == tid and r.faces[0].tracking.doubt, r.faces[
+            0
+        ].tracking
+        assert r.recognized == 1 and calls == ["background", "in-frame"], calls
+        gate.set()
+        _settle(pipe)
+        for k in (4, 5):
+            r = engine.process(frames[k], k)
+            assert r.recognized <= 1  # mindy's own questions, not ben's late answers
+        # ben's answers came back and were dropped: no observation of ben on the track that follows mindy
+        tracks = engine.tracker.tracks
+        assert len(tracks) == 1 and tracks[0].total_observations >= 1
+        assert all(o.identity != "ben_afflek" for o in tracks[0].observations), tracks[0].observations
+        assert tracks[0].identity is None
+    finally:
+        gate.set()
+        stats = engine.close()
+        pipe.close()
+    assert all(e.identity != "ben_afflek" for e in stats.events), stats.events
+
+
+def test_hybrid_background_questions_fall_back_locally_when_the_endpoint_is_down(
+    store, local_pipeline, frames
+):
+    """The engine's hybrid questions to an endpoint that refuses connections: the failed background
+    request's crops are embedded locally when it fails, every later frame runs locally at once, and the
+    session is local's."""
+    from core.deploy.client import remote_pipeline
+    from core.engine import Engine
+
+    engine = Engine(local_pipeline, store=store, record=False)
+    for i, frame in enumerate(frames):
+        engine.process(frame, i)
+    want = sorted((e.identity or "", e.decision, e.reason) for e in engine.close().events)
+    url = f"http://127.0.0.1:{free_port()}"
+    pipe = remote_pipeline(
+        "hybrid", local_pipeline, endpoint=url, token=TOKEN, fallback_after_s=1.0, probe_every_s=30
+    )
+    engine = Engine(pipe, store=store, record=False)
+    modes = []
+    for i, frame in enumerate(frames):
+        t0 = time.perf_counter()
+        modes.append(engine.process(frame, i).mode)
+        assert time.perf_counter() - t0 < 2.0  # never a wait on the network
+    got = sorted((e.identity or "", e.decision, e.reason) for e in engine.close().events)
+    pipe.close()
+    down = modes.index("hybrid->local")
+    assert set(modes[:down]) <= {"hybrid"} and set(modes[down:]) == {"hybrid->local"}, modes
+    assert got == want, (got, want)
+    assert "connection refused" in pipe.status, pipe.status
 
 
 @pytest.fixture
@@ -762,7 +1065,7 @@ def test_tls_with_a_self_signed_certificate(tmp_path, local_pipeline, frames):
         got = pipe.process(frame)
         assert got.mode == "hybrid", pipe.status
         assert sorted(f.identity or "" for f in got.faces) == sorted(f.identity or "" for f in want.faces)
-        assert pipe.frame_stats()["bytes_up"] > 2 * 76800 - 1
+        assert pipe.frame_stats()["bytes_up"] > 2 * 2000  # two JPEG crops
         pipe.close()
         cloud = remote_pipeline(
             "cloud", local_pipeline, endpoint=ep.url, token=TOKEN, ca_cert=str(ca), fallback_after_s=20

@@ -534,7 +534,7 @@ def test_the_mode_dropdown_uses_the_deploy_client_once_an_endpoint_is_set(
         "jpeg_quality": 70,
         "fallback_after_s": 2.0,
         # what the Settings dialog does not set: the shipped defaults, and never an opt-in to weaker transport
-        "crop_format": "raw",
+        "crop_format": "jpeg",
         "crop_quality": 90,
         "allow_insecure_http": False,
         "allow_unauthenticated": False,
