@@ -80,7 +80,7 @@ class Engine:
         self._pending_rows: list[dict[str, Any]] = []
         self._flushed_at = time.monotonic()
         self._thumbs: dict[int, bytes] = {}  # track id -> JPEG of its face when last recognised
-        self._late = 0  # faces of earlier frames whose answers were recorded this frame (hybrid)
+        self._late: list[Face] = []  # faces of earlier frames whose answers were recorded this frame (hybrid)
         self._closed = False
 
     # ------------------------------------------------------------------ decisions
@@ -133,7 +133,7 @@ class Engine:
         t0 = time.perf_counter()
         faces = pipe.detect(image)
         t1 = time.perf_counter()
-        self._late = 0
+        self._late = []
         if self.tracker is not None:
             self.tracker.update(faces, index, ts, image)
             todo = [f for f in faces if f.tracking.needs_recognition]
@@ -148,7 +148,8 @@ class Engine:
         if self.tracker is not None:
             self.tracker.observe_many(todo, pipe.threshold)
             if self.session_id:
-                for f in todo:
+                late = {f.track_id for f in self._late}  # their tracks' faces in this frame
+                for f in [*todo, *(f for f in faces if f.track_id in late)]:
                     if f.track_id is not None:
                         self._thumbs[f.track_id] = _thumbnail(image, f.box)
         for f in faces:
@@ -159,7 +160,7 @@ class Engine:
         if capture_ms is not None:
             timings["capture_ms"] = capture_ms
         result = frame_result(pipe, image, faces, timings, index, ts, mode=self.mode)
-        result.recognized = len(todo) + self._late
+        result.recognized = len(todo) + len(self._late)
         self.fps.tick()
         self._account(result)
         events = self.tracker.pop_events() if self.tracker is not None else []
@@ -172,7 +173,7 @@ class Engine:
         self.pipeline.match(faces)
         if self.tracker is not None:
             self.tracker.observe_many(faces, self.pipeline.threshold)
-        self._late += len(faces)
+        self._late += faces
 
     def _account(self, result: FrameResult) -> None:
         s = self.stats

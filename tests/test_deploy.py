@@ -479,7 +479,7 @@ def _settle(pipe: Any, seconds: float = 10.0) -> None:
 
 
 def test_a_pending_track_is_not_asked_again_and_its_answers_land_on_a_later_frame(
-    endpoint, lobby, detector, recognizer, celeb_val
+    endpoint, lobby, detector, recognizer, celeb_val, monkeypatch
 ):
     """A new track's first 3 clear crops leave together in one background request; while it is on its
     way the track is pending (shown undecided, not asked again, nothing sent); the answers are recorded
@@ -500,7 +500,15 @@ def test_a_pending_track_is_not_asked_again_and_its_answers_land_on_a_later_fram
         f = bg.copy()
         paste(f, ben, 200 + k % 2, 140)
         frames.append(f)
-    engine = Engine(pipe, store=store, record=False)
+    thumbnails = []
+    add_event = store.add_event
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        thumbnails.append(kwargs.get("thumbnail"))
+        return add_event(*args, **kwargs)
+
+    monkeypatch.setattr(store, "add_event", spy)
+    engine = Engine(pipe, store=store)  # a recorded session: the event is stored with its face's thumbnail
     try:
         tid = None
         for k in range(3):  # its first clear crops are gathered, then sent together
@@ -528,6 +536,7 @@ def test_a_pending_track_is_not_asked_again_and_its_answers_land_on_a_later_fram
             r.recognized == 3 and pipe.frame_stats()["requests"] == 1 and pipe.frame_stats()["bytes_up"] > 0
         )
         assert [(e.track_id, e.identity, e.decision) for e in r.events] == [(tid, "ben_afflek", "granted")]
+        assert len(thumbnails) == 1 and thumbnails[0] and thumbnails[0][:2] == b"\xff\xd8"  # a JPEG
         r = engine.process(frames[8], 8)
         assert r.faces[0].identity == "ben_afflek" and not r.faces[0].tracking.needs_recognition
         assert calls == ["background"], calls
