@@ -670,28 +670,36 @@ def _three_faces(celeb_val) -> np.ndarray:
 
 
 def test_hybrid_embeds_a_frames_crops_in_one_request(counting_endpoint, detector, recognizer, celeb_val):
-    """Hybrid batches the crops of one frame into one request to ``<model>_crops`` (the study's point of
-    hybrid: one round trip a frame, not one per face), and gets the local recognizer's embeddings."""
+    """Hybrid batches the crops of one frame into one request (the study's point of hybrid: one round trip
+    a frame, not one per face): JPEG crops to ``<model>_crops_jpeg`` by default, within cosine 0.99 of the
+    local recognizer's embeddings; raw crops to ``<model>_crops``, exactly the local embeddings."""
     from core.deploy.client import remote_pipeline
     from core.gallery import Gallery
     from core.pipeline import Pipeline
 
     app, url = counting_endpoint
     local = Pipeline(detector, recognizer, Gallery(recognizer.model, recognizer.default_threshold))
-    pipe = remote_pipeline("hybrid", local, endpoint=url, token=TOKEN, fallback_after_s=20)
-    try:
-        frame = _three_faces(celeb_val)
-        faces = pipe.detect(frame)
-        assert len(faces) == 3
-        emb = pipe.embed(frame, faces)
-        assert app.infers == ["/v2/models/facenet128_crops/infer"], app.infers
-        stats = pipe.frame_stats()
-        assert stats["mode"] == "hybrid" and stats["requests"] == 1, stats
-        assert [f.embedded_by for f in faces] == ["hybrid"] * 3
-        crops = np.stack([recognizer.align(frame, f) for f in faces])
-        assert np.allclose(emb, recognizer.embed_crops(crops), atol=1e-4)
-    finally:
-        pipe.close()
+    frame = _three_faces(celeb_val)
+    for fmt, path in (("jpeg", "facenet128_crops_jpeg"), ("raw", "facenet128_crops")):
+        app.infers.clear()
+        kwargs = {} if fmt == "jpeg" else {"crop_format": "raw"}  # JPEG is the default
+        pipe = remote_pipeline("hybrid", local, endpoint=url, token=TOKEN, fallback_after_s=20, **kwargs)
+        try:
+            faces = pipe.detect(frame)
+            assert len(faces) == 3
+            emb = pipe.embed(frame, faces)
+            assert app.infers == [f"/v2/models/{path}/infer"], app.infers
+            stats = pipe.frame_stats()
+            assert stats["mode"] == "hybrid" and stats["requests"] == 1, stats
+            assert [f.embedded_by for f in faces] == ["hybrid"] * 3
+            crops = np.stack([recognizer.align(frame, f) for f in faces])
+            want = recognizer.embed_crops(crops)
+            if fmt == "raw":
+                assert np.allclose(emb, want, atol=1e-4)
+            else:
+                assert np.all(np.sum(emb * want, axis=1) >= 0.99), np.sum(emb * want, axis=1)
+        finally:
+            pipe.close()
 
 
 # ------------------------------------------------------------------------------ auth, protocol, limits

@@ -120,12 +120,12 @@ class HybridPipeline(RemotePipeline):
         return self._check_embeddings(meta, model_name)
 
     def _model(self) -> Any:
-        """The crops model's info; JPEG crops to an endpoint that lacks ``<model>_crops_jpeg`` (a plain
+        """The crops model's info; JPEG crops to an endpoint without a usable ``<model>_crops_jpeg`` (a plain
         Triton serving only ``<model>_crops``) switch to raw crops, with a warning, instead of failing."""
         try:
             return self.link.model(self.model_name, self._check)
-        except Exception as err:
-            if self.crop_format != "jpeg" or not _unknown_model(err):
+        except Exception as err:  # no such model, or its metadata is not JPEG crops
+            if self.crop_format != "jpeg" or not (isinstance(err, EndpointError) or _unknown_model(err)):
                 raise
         raw = crops_model_name(self.recognizer.model, "raw")
         info = self.link.model(raw, self._check_raw)
