@@ -115,6 +115,7 @@ def _run(ctx: Any, args: argparse.Namespace, cameras: list[Any], store: Any, pip
             events_csv=args.events,
             sampler=sampler,
             tracker_config=ctx.config.tracker,
+            detector_config=ctx.config.detector,
         )
     except BaseException:
         sampler.close()
@@ -248,6 +249,9 @@ def _print_summary(
         if len(site.cameras) > 1:
             where = " on " + ", ".join(c.name for c in site.cameras if name in stats[c.name].seen)
         print(f"saw {printable(name)} ({store.policy(name) or 'removed'}) in {n} frames{where}")
+    skipped = sum(c.engine.still_gate.skipped for c in site.cameras if c.engine.still_gate is not None)
+    if skipped:
+        print(f"still frames: detection skipped on {skipped} of {frames} frames (nothing moved, no track)")
     print(energy)
     print("events: " + _counts([ev for s in stats.values() for ev in s.events]))
     if site.session_id:

@@ -35,7 +35,7 @@ import numpy as np
 from core.errors import FaceGateError
 
 if TYPE_CHECKING:
-    from core.config import TrackerConfig
+    from core.config import DetectorConfig, TrackerConfig
     from core.engine import Engine, EngineStats, FrameStep
     from core.protocols import FacePipeline
     from core.sources import Frame, Source
@@ -145,8 +145,11 @@ class CameraSet:
         sampler: Any = None,
         tracker_config: TrackerConfig | None = None,
         record: bool = True,
+        detector_config: DetectorConfig | None = None,
     ) -> None:
+        from core.config import defaults
         from core.engine import Engine
+        from core.motion import StillGate
         from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink
 
         if not cameras:
@@ -165,6 +168,7 @@ class CameraSet:
         self._frame_sink = CSVSink(frames_csv, FRAME_COLUMNS).open() if frames_csv else None
         self._event_sink = CSVSink(events_csv, EVENT_COLUMNS).open() if events_csv else None
         self.wakeup = threading.Event()
+        still = (detector_config or defaults().detector).still_threshold
         self.cameras: list[Camera] = []
         for spec, source in cameras:
             engine = Engine(
@@ -180,6 +184,7 @@ class CameraSet:
                 session_id=self.session_id if store is not None and record else None,
                 frame_sink=self._frame_sink,
                 event_sink=self._event_sink,
+                still_gate=StillGate(still) if still > 0 else None,
             )
             source.grabber.wakeup = self.wakeup
             self.cameras.append(Camera(spec, source, engine))

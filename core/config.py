@@ -42,6 +42,9 @@ class DetectorConfig:
     video_min_face_px: float = float(MTCNN_DEFAULTS["min_face_size"])
     #: smallest face searched in still photos (enroll, identify, verify, calibrate): speed matters less
     photo_min_face_px: float = 20.0
+    #: video: skip detection on frames where nothing moved while a camera has no track (core/motion.py;
+    #: 30% of frames on the site videos); 0 turns it off. Grey levels of the largest 4x4-block change
+    still_threshold: float = 8.0
 
     def __post_init__(self) -> None:
         _check(
@@ -50,6 +53,7 @@ class DetectorConfig:
         _check(
             "detector", "photo_min_face_px", 12 <= self.photo_min_face_px <= 1000, "between 12 and 1000 px"
         )
+        _check("detector", "still_threshold", 0 <= self.still_threshold <= 255, "between 0 and 255")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.config import TrackerConfig
+from core.motion import StillGate
 from core.pipeline import frame_result
 from core.protocols import FacePipeline
 from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, access_event_row, frame_row
@@ -71,6 +72,7 @@ class Engine:
         session_id: str | None = None,
         frame_sink: CSVSink | None = None,
         event_sink: CSVSink | None = None,
+        still_gate: StillGate | None = None,
     ) -> None:
         """One camera's loop state. With several cameras (:class:`core.cameras.CameraSet`) each camera has
         its own engine (tracker, FPS, stats) sharing one pipeline, one store session (``session_id``,
@@ -78,6 +80,9 @@ class Engine:
         opened and closed by the camera set); ``camera`` names the camera in rows, events and door rules."""
         self.pipeline = pipeline
         self.store = store
+        self.still_gate = (
+            still_gate  # skip detection on still frames while no track is alive (core/motion.py)
+        )
         self.source_name = source_name
         self.camera = camera
         self.mode = mode
@@ -179,7 +184,13 @@ class Engine:
         index = self.stats.frames if index is None else int(index)
         ts = time.time() if timestamp is None else float(timestamp)
         t0 = time.perf_counter()
-        faces = self.pipeline.detect(image)
+        gate = self.still_gate if self.tracker is not None else None
+        if gate is not None and not self.tracker.tracks and gate.still(image):  # type: ignore[union-attr]
+            faces: list[Face] = []  # nothing moved since the detector last saw this empty scene
+        else:
+            faces = self.pipeline.detect(image)
+            if gate is not None:
+                gate.ran(image)
         if self.tracker is not None:
             self.tracker.update(faces, index, ts, image)
             todo = [f for f in faces if f.tracking.needs_recognition]

@@ -252,3 +252,43 @@ def _frame_count(path: Path) -> int:
         n += 1
     cap.release()
     return n
+
+
+def test_still_frames_skip_detection_but_never_hide_a_face(
+    site: Any, detector: Any, recognizer: Any, celeb_val: Any
+) -> None:
+    """The motion gate (core/motion.py) on a real camera video: the same faces on every frame as running
+    the detector on all of them, and detection skipped on empty, unchanged frames."""
+    import cv2
+
+    from core.engine import Engine
+    from core.motion import StillGate
+    from core.pipeline import Pipeline
+    from tests.scenes import paste, portrait
+
+    _, videos = site
+    cap = cv2.VideoCapture(str(videos["lobby"]))
+    frames = []
+    while (ok_frame := cap.read())[0]:
+        frames.append(ok_frame[1])
+    cap.release()
+    # a long empty stretch, like a door at night, before the video's people
+    frames = [frames[0]] * 20 + frames
+    pipe = Pipeline(detector, recognizer)
+    counts = {}
+    for gated in (False, True):
+        gate = StillGate() if gated else None
+        engine = Engine(pipe, record=False, still_gate=gate)
+        counts[gated] = [len(engine.process(f, i).faces) for i, f in enumerate(frames)]
+        engine.close()
+        if gate is not None:
+            assert gate.skipped >= 20, gate.skipped
+    assert counts[True] == counts[False]
+    # a face appearing in a still scene is motion: never skipped
+    gate = StillGate()
+    empty = frames[0]
+    gate.ran(empty)
+    assert gate.still(empty.copy())
+    with_face = empty.copy()
+    paste(with_face, portrait(celeb_val["madonna"][0], height=60), 900, 500)  # a small, far face
+    assert not gate.still(with_face)
