@@ -7,7 +7,8 @@ that has one, then
 
 1. detects and tracks each frame (:meth:`Engine.begin`), one camera after the other;
 2. embeds the faces of all cameras that need recognition in ONE batch (:func:`embed_steps`; the local
-   recognizer runs one network call for all cameras' crops);
+   recognizer runs one network call for all cameras' crops). Cloud and hybrid pipelines measure and
+   fall back per frame, so with them each camera's frame goes through the whole pipeline in turn;
 3. matches, decides and records per camera (:meth:`Engine.finish`), each with its own tracker and
    its door's rules (db/doors.py).
 
@@ -245,20 +246,30 @@ class CameraSet:
         taken = self._take(timeout)
         if not taken:
             return []
-        steps = [
-            (cam, cam.engine.begin(f.image, f.index, f.timestamp, f.capture_ms, dropped=cam.dropped))
-            for cam, f in taken
-        ]
-        shares = embed_steps(self.pipeline, [s for _, s in steps])
         out = []
-        for (cam, step), embed_ms in zip(steps, shares, strict=True):
-            result = cam.engine.finish(step, embed_ms)
-            cam.last, cam.last_image = result, step.image
-            cam.frames += 1
-            cam.faces += len(result.faces)
-            out.append((cam, result))
+        if hasattr(self.pipeline, "frame_stats"):
+            # cloud/hybrid measure what crossed the network per frame (and fall back per frame): each
+            # camera's frame goes through the whole pipeline before the next one starts
+            for cam, f in taken:
+                result = cam.engine.process(f.image, f.index, f.timestamp, f.capture_ms, dropped=cam.dropped)
+                out.append(self._done(cam, result, f.image))
+        else:
+            steps = [
+                (cam, cam.engine.begin(f.image, f.index, f.timestamp, f.capture_ms, dropped=cam.dropped))
+                for cam, f in taken
+            ]
+            shares = embed_steps(self.pipeline, [s for _, s in steps])
+            for (cam, step), embed_ms in zip(steps, shares, strict=True):
+                out.append(self._done(cam, cam.engine.finish(step, embed_ms), step.image))
         self.rounds += 1
         return out
+
+    @staticmethod
+    def _done(cam: Camera, result: FrameResult, image: np.ndarray) -> tuple[Camera, FrameResult]:
+        cam.last, cam.last_image = result, image
+        cam.frames += 1
+        cam.faces += len(result.faces)
+        return cam, result
 
     def close(self) -> dict[str, EngineStats]:
         """End every camera's open tracks and the session, close the sources and CSVs; per-camera stats."""
@@ -284,8 +295,7 @@ def embed_steps(pipe: FacePipeline, steps: Sequence[FrameStep]) -> list[float]:
     each step's share of the time (ms, in proportion to its faces).
 
     The local pipeline aligns every camera's faces and embeds all crops in one recognizer call (DeepStream's
-    batched secondary inference). Remote pipelines (cloud, hybrid) keep one request per frame: their
-    per-frame network accounting and fallback are per frame.
+    batched secondary inference); any other pipeline embeds frame by frame.
     """
     from core.pipeline import Pipeline
 

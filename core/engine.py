@@ -187,6 +187,8 @@ class Engine:
         gate = self.still_gate if self.tracker is not None else None
         if gate is not None and not self.tracker.tracks and gate.still(image):  # type: ignore[union-attr]
             faces: list[Face] = []  # nothing moved since the detector last saw this empty scene
+            if hasattr(self.pipeline, "skip_frame"):  # cloud/hybrid: nothing sent for this frame
+                self.pipeline.skip_frame()
         else:
             faces = self.pipeline.detect(image)
             if gate is not None:

@@ -292,3 +292,30 @@ def test_still_frames_skip_detection_but_never_hide_a_face(
     with_face = empty.copy()
     paste(with_face, portrait(celeb_val["madonna"][0], height=60), 900, 500)  # a small, far face
     assert not gate.still(with_face)
+
+
+def test_cloud_mode_measures_each_cameras_frames_apart(site: Any, run_cli: Any, tmp_path: Path) -> None:
+    """Cloud mode with two cameras: each camera's frame rows carry the bytes of its own frames (the same
+    as running that camera alone), not the other camera's."""
+    from tests.test_deploy import TOKEN, Endpoint
+
+    db, videos = site
+    ep = Endpoint(log_dir=tmp_path)
+    try:
+        remote = ("--mode", "cloud", "--endpoint", ep.url, "--token", TOKEN, "--fallback-after", "20")
+        runs: dict[str, list[dict[str, str]]] = {}
+        for label, cams in (("both", ("front", "back")), ("front", ("front",)), ("back", ("back",))):
+            out = tmp_path / f"{label}.csv"
+            sources = [a for c in cams for a in ("--source", f"{c}={videos[c]}")]
+            code, _, err = run_cli("--db", db, "run", "--quiet", "--export", out, *remote, *sources)
+            assert code == 0, err
+            runs[label] = _rows(out)
+    finally:
+        ep.stop()
+    for cam in ("front", "back"):
+        together = [(r["frame"], r["bytes_up"], r["faces"]) for r in runs["both"] if r["camera"] == cam]
+        alone = [(r["frame"], r["bytes_up"], r["faces"]) for r in runs[cam]]
+        assert together == alone, cam
+        # frames go up, except the still frames of the empty door (nothing moved: nothing sent)
+        sent = [int(b) > 0 for _, b, _ in alone]
+        assert sum(sent) > len(sent) / 2 and not all(sent), cam
