@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 
 
 def run_headless(ctx: Any, args: argparse.Namespace) -> int:
+    from app.integrations import Integrations, integrations_config
     from core.cameras import open_cameras
 
     specs = _check_arguments(args)  # every argument that can be wrong, before sources, models or store open
+    integrations = Integrations.from_config(integrations_config(ctx.config, args))  # --webhook, --mqtt
     cameras = open_cameras(specs)  # files deliver every frame until the run starts (see _run)
     try:
         store, pipe = _open_session(ctx, args, specs)
@@ -27,7 +29,12 @@ def run_headless(ctx: Any, args: argparse.Namespace) -> int:
         for _, source in cameras:
             source.close()
         raise
-    return _run(ctx, args, cameras, store, pipe)
+    integrations.start(store)  # every event stored from now on is delivered through the outbox
+    try:
+        return _run(ctx, args, cameras, store, pipe)
+    finally:
+        if integrations.enabled:
+            print(integrations.stop(), flush=True)
 
 
 def _check_arguments(args: argparse.Namespace) -> list[CameraSpec]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from core.detectors.mtcnn import DEFAULTS as MTCNN_DEFAULTS
 from core.errors import FaceGateError
+from core.integrations.config import IntegrationsConfig
 from core.registry import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER
 
 
@@ -205,6 +206,7 @@ class Config:
     enroll: EnrollConfig = field(default_factory=EnrollConfig)
     remote: RemoteConfig = field(default_factory=RemoteConfig)
     serve: ServeLimits = field(default_factory=ServeLimits)
+    integrations: IntegrationsConfig = field(default_factory=IntegrationsConfig)  # webhooks, MQTT
 
     def replace(self, **sections: Mapping[str, Any]) -> Config:
         """A copy with fields of sections replaced, e.g. ``cfg.replace(remote={"jpeg_quality": 70})``;

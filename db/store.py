@@ -29,8 +29,9 @@ import numpy as np
 from core.errors import StoreError
 from core.gallery import Gallery
 from db.doors import DoorsMixin
+from db.outbox import OUTBOX_MIGRATION, OutboxMixin
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 POLICIES = ("allowed", "denied", "schedule")
 #: ``meta`` key prefix of a running session's recorder ({"pid", "host"}), deleted by end_session. Kept in
 #: ``meta`` rather than new ``sessions`` columns so that no schema step is needed (other FaceGate versions
@@ -115,6 +116,7 @@ MIGRATIONS: dict[int, list[str]] = {
             identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
             policy TEXT NOT NULL, schedule TEXT NOT NULL DEFAULT '', PRIMARY KEY (door, identity_id))""",
     ],
+    5: OUTBOX_MIGRATION,  # integrations: one row per (event, delivery target), db/outbox.py
 }
 
 
@@ -214,7 +216,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 JOURNAL_MODE = "delete"
 
 
-class Store(DoorsMixin):
+class Store(DoorsMixin, OutboxMixin):
     """The identity store. Transactions are short (one enrollment, one second of frame rows, one event),
     so a lock is held for milliseconds; between them nothing is locked."""
 
@@ -651,7 +653,9 @@ class Store(DoorsMixin):
             )
             if session_id is not None:
                 self.db.execute("UPDATE sessions SET events = events + 1 WHERE id = ?", [session_id])
-        return _inserted_id(cur)
+            event_id = _inserted_id(cur)
+            self.enqueue_deliveries(event_id)  # its deliveries, in the same transaction (db/outbox.py)
+        return event_id
 
     # ------------------------------------------------------------------ operator corrections
     def add_correction(

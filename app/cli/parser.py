@@ -9,6 +9,7 @@ from typing import Any
 from app.cli.calibrate import cmd_calibrate
 from app.cli.jobs import cmd_bench, cmd_run, cmd_serve
 from app.cli.manage import cmd_backends, cmd_doors, cmd_identities, cmd_models, cmd_sessions
+from app.cli.outbox import add_outbox_command, add_run_options
 from app.cli.photos import cmd_enroll, cmd_identify, cmd_verify
 from core.config import CROP_FORMATS, defaults
 
@@ -229,6 +230,7 @@ def _add_run(sub: Any, common: CliParser) -> None:
         f"(default {defaults().remote.fallback_after_s})",
     )
     p.add_argument("--quiet", action="store_true", help="no per-frame status line")
+    add_run_options(p)  # --webhook, --mqtt, ... (app/cli/outbox.py)
     p.set_defaults(func=cmd_run)
 
 
@@ -318,6 +320,7 @@ _COMMANDS = (
     _add_sessions,
     _add_doors,
     _add_run,
+    add_outbox_command,
     _add_serve,
     _add_bench,
     _add_calibrate,
