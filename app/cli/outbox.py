@@ -70,12 +70,12 @@ def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
         event = json.loads(r["payload"])
         when = ""
         if r["state"] == "pending" and r["next_attempt_at"]:
-            when = " next try " + _dt.datetime.fromtimestamp(r["next_attempt_at"]).strftime("%H:%M:%S")
+            when = ", next at " + _dt.datetime.fromtimestamp(r["next_attempt_at"]).strftime("%H:%M:%S")
         error = f" ({r['last_error']})" if r["last_error"] else ""
         print_line(
             printable(
                 f"{r['id']:6d} event {r['event_id']} {event.get('camera')}/{event.get('decision')} "
-                f"-> {r['target']}: {r['state']}, {r['attempts']} tries{when}{error}"
+                f"-> {r['target']}: {r['state']}, {r['attempts']} tr{'y' if r['attempts'] == 1 else 'ies'}{when}{error}"
             )
         )
     if not counts:
