@@ -220,12 +220,21 @@ class CapturePage(QWizardPage):
         self.guidance.setText("Look at the camera")
         self.reason.setText("")
         self.w.active = True
+        cam = self.w.camera
+        where = f"camera <b>{cam}</b>" + (f" ({self.w.camera_source})" if self.w.camera_source else "")
+        self.setSubTitle(
+            f"Capturing from {where}, the camera selected in the grid. "
+            "Only the person enrolling should be in view. Follow the guidance."
+            if cam
+            else "Only the person enrolling should be in view. Follow the guidance."
+        )
         self.w.worker.call(
             self.w.worker.enroll_start,
             self.w.person,
             True,
             LIVE_MIN_SAMPLES,
             LIVE_POSE_SPREAD,
+            camera=cam,
             failed=self._failed,
         )
 
@@ -448,9 +457,13 @@ class EnrollWizard(QWizard):
         live_reason: str | None,
         parent: QWidget | None = None,
         name: str = "",
+        camera: str = "",
+        camera_source: str = "",
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Enroll a person")
+        self.camera = camera  # live capture takes this camera's frames ("": the only/first one)
+        self.camera_source = camera_source
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, False)
         self.worker = worker
