@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.video import to_qimage
-from gui.worker import EventView
+from gui.views import EventView
 
 MAX_EVENTS = 2000
 NOT_CALIBRATED = "not calibrated: run main.py calibrate"

@@ -39,7 +39,7 @@ from gui.backends import (
     remote_factory,
 )
 from gui.settings import Settings
-from gui.worker import SessionInfo, SourceSpec, SwitchMark
+from gui.views import SessionInfo, SourceSpec, SwitchMark
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +269,7 @@ class SessionController(QObject):
         """(identity store, does the demo play): ONE store whatever the source (--db, else the default),
         so people enrolled during the demo are there on a camera; the demo's people live in it, marked."""
         from core.paths import default_db_path
-        from gui.worker import split_sources
+        from gui.views import split_sources
 
         entries = split_sources(spec) or [spec]
         demo = any(e == "demo" or e.endswith("=demo") for e in entries)
@@ -283,7 +283,7 @@ class SessionController(QObject):
 
     def source_for(self, spec: str) -> SourceSpec:
         """What the worker opens: one source, or several ``NAME=SRC`` entries (``;`` between them)."""
-        from gui.worker import split_sources
+        from gui.views import split_sources
 
         entries = split_sources(spec) or [spec.strip()]
         entries = [e.split(None, 1)[1] if e.lower().startswith("camera ") else e for e in entries]

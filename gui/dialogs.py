@@ -245,7 +245,7 @@ class CamerasDialog(QDialog):
         lay.addLayout(row)
 
     def lines(self) -> list[str]:
-        from gui.worker import split_sources
+        from gui.views import split_sources
 
         return split_sources(self.edit.toPlainText())
 

@@ -39,7 +39,8 @@ from PySide6.QtWidgets import (
 
 from db.store import POLICIES  # the one list of access policies
 from gui.filedialog import get_open_file_names
-from gui.worker import EnrollStatus, FrameView, InferenceWorker
+from gui.views import EnrollStatus, FrameView
+from gui.worker import InferenceWorker
 
 log = logging.getLogger(__name__)
 

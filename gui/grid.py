@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.video import VideoView
-from gui.worker import CameraInfo, FrameView
+from gui.views import CameraInfo, FrameView
 
 LAYOUTS = {"1": 1, "2x2": 2, "3x3": 3}  # layout -> tiles per row (and rows)
 STATE_COLOURS = {

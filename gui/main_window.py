@@ -38,7 +38,8 @@ from gui.pickers import BackendPickers
 from gui.plots import PlotsPanel
 from gui.settings import Settings
 from gui.tasks import TaskThread
-from gui.worker import FrameView, InferenceWorker, SessionInfo, SourceSpec, SwitchMark
+from gui.views import FrameView, SessionInfo, SourceSpec, SwitchMark
+from gui.worker import InferenceWorker
 
 log = logging.getLogger(__name__)
 
@@ -454,7 +455,7 @@ class MainWindow(QMainWindow):
     def open_cameras(self, modal: bool = True) -> Any:
         """The Cameras dialog: one NAME=SOURCE per line; accepted, the cameras start in the grid."""
         from gui.dialogs import CamerasDialog
-        from gui.worker import split_sources
+        from gui.views import split_sources
 
         lines = split_sources(self.source_combo.currentText())
         if len(lines) < 2:

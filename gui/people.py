@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QWidget
 
 from gui.access import AccessPanel, pixmap_from_bgr
 from gui.controller import SessionController
-from gui.worker import EventView
+from gui.views import EventView
 
 
 class PeopleActions(QObject):

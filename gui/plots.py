@@ -18,7 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGridLayout, QLabel, QStackedWidget, QWidget
 
-from gui.worker import StatsPoint, SwitchMark
+from gui.views import StatsPoint, SwitchMark
 
 WINDOW_S = 60.0
 REFRESH_MS = 250

@@ -249,7 +249,7 @@ def test_the_wizard_captures_from_the_selected_camera(site: Any, window: Any, qt
 def test_the_source_box_and_the_cameras_dialog_take_several_cameras(tmp_path: Path, qtbot: Any) -> None:
     from gui.dialogs import CamerasDialog
     from gui.settings import Settings
-    from gui.worker import split_sources
+    from gui.views import split_sources
 
     assert split_sources("front=0; back=rtsp://h/x?a=b\nlobby = a.avi;") == [
         "front=0",
