@@ -12,38 +12,51 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from core.cameras import CameraSpec
     from core.protocols import FacePipeline
 
 
 def run_headless(ctx: Any, args: argparse.Namespace) -> int:
-    from core.sources import open_source
+    from app.integrations import Integrations, integrations_config
+    from core.cameras import open_cameras
 
-    _check_arguments(args)  # every argument that can be wrong, before the source, models or store open
-    source = open_source(args.source, realtime=True if args.realtime else None)
+    specs = _check_arguments(args)  # every argument that can be wrong, before sources, models or store open
+    integrations = Integrations.from_config(integrations_config(ctx.config, args))  # --webhook, --mqtt
+    cameras = open_cameras(specs)  # files deliver every frame until the run starts (see _run)
     try:
-        store, pipe = _open_session(ctx, args)
+        store, pipe = _open_session(ctx, args, specs)
     except BaseException:
-        source.close()
+        for _, source in cameras:
+            source.close()
         raise
-    return _run(ctx, args, source, store, pipe)
+    integrations.start(store)  # every event stored from now on is delivered through the outbox
+    try:
+        return _run(ctx, args, cameras, store, pipe)
+    finally:
+        if integrations.enabled:
+            print(integrations.stop(), flush=True)
 
 
-def _check_arguments(args: argparse.Namespace) -> None:
-    """The output files and, for cloud/hybrid, the endpoint URL: a one-line FaceGateError when wrong."""
+def _check_arguments(args: argparse.Namespace) -> list[CameraSpec]:
+    """The cameras, the output files and, for cloud/hybrid, the endpoint URL: a one-line FaceGateError
+    when wrong."""
     from app.cli.common import check_output_file
+    from core.cameras import parse_sources
 
+    specs = parse_sources(args.source or ["demo"])
     check_output_file(args.export, "--export")
     check_output_file(args.events, "--events")
     if args.mode != "local":
         check_endpoint_url(args.endpoint, args.mode)
+    return specs
 
 
-def _open_session(ctx: Any, args: argparse.Namespace) -> tuple[Any, FacePipeline]:
+def _open_session(ctx: Any, args: argparse.Namespace, specs: list[CameraSpec]) -> tuple[Any, FacePipeline]:
     """(store, pipeline): ``run demo`` without ``--db`` uses the demo's own store (its people enrolled
     once); any other run uses ``--db`` and warns about people this recognizer cannot recognise."""
     from app.session import build_session
 
-    if args.source == "demo" and getattr(args, "db", None) is None:
+    if all(s.source == "demo" for s in specs) and getattr(args, "db", None) is None:
         from app.demo import demo_db_path
         from db.store import Store
 
@@ -91,133 +104,192 @@ def _remote(ctx: Any, args: argparse.Namespace) -> Any:
     )
 
 
-def _run(ctx: Any, args: argparse.Namespace, source: Any, store: Any, pipe: FacePipeline) -> int:
-    """Process the source until it ends, ``--frames`` or Ctrl-C/SIGTERM; then print the summary."""
+def _run(ctx: Any, args: argparse.Namespace, cameras: list[Any], store: Any, pipe: FacePipeline) -> int:
+    """Process the cameras until their sources end, ``--frames`` or Ctrl-C/SIGTERM; then the summary."""
+    from core.cameras import CameraSet
     from core.deploy.signals import sigterm_as_keyboard_interrupt
-    from core.engine import Engine
     from core.telemetry import Sampler
 
     sampler = Sampler().start()
-    engine = Engine(
-        pipe,
-        store,
-        source_name=source.name,
-        mode=args.mode,
-        track=not args.no_track,
-        frames_csv=args.export,
-        events_csv=args.events,
-        sampler=sampler,
-        tracker_config=ctx.config.tracker,
-    )
+    try:
+        site = CameraSet(
+            pipe,
+            cameras,
+            store,
+            mode=args.mode,
+            track=not args.no_track,
+            frames_csv=args.export,
+            events_csv=args.events,
+            sampler=sampler,
+            tracker_config=ctx.config.tracker,
+            detector_config=ctx.config.detector,
+        )
+    except BaseException:
+        sampler.close()
+        for _, source in cameras:
+            source.close()
+        raise
+    if args.realtime:  # models are loaded: from now on each file plays at its own FPS, dropping frames
+        for _, source in cameras:
+            source.grabber.play_realtime()
     t_start = time.perf_counter()
     interrupted = False
     try:
         with sigterm_as_keyboard_interrupt():  # a kill ends the run like Ctrl-C: everything is written
-            _loop(args, source, engine, pipe)
+            _loop(args, site, pipe)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        source.close()
-        stats = engine.close()
+        stats = site.close()
         if hasattr(pipe, "close"):  # a remote pipeline: stop its endpoint probe, close its connections
             pipe.close()
-        energy = _energy_line(sampler, stats.frames)
+        frames = sum(s.frames for s in stats.values())
+        energy = _energy_line(sampler, frames)
         sampler.close()
     elapsed = time.perf_counter() - t_start
     if sys.stdout.isatty() and not args.quiet:
         print()
-    _print_summary(args, source, store, pipe, engine, stats, elapsed, energy, interrupted)
+    _print_summary(args, site, store, pipe, elapsed, energy, interrupted)
     return 130 if interrupted else 0
 
 
-def _loop(args: argparse.Namespace, source: Any, engine: Any, pipe: FacePipeline) -> None:
-    """Each frame through the engine, printing mode changes, events and (unless --quiet) a status line."""
+def _say(line: str, tty: bool, status: bool = False) -> None:
+    """A line on stdout; on a terminal the status line is rewritten in place, other lines go above it."""
+    if status:
+        print(("\r" + line[:118].ljust(118)) if tty else line, end="" if tty else "\n", flush=True)
+    else:
+        print(("\r" + line.ljust(118) + "\n") if tty else line, end="" if tty else "\n", flush=True)
+
+
+def _loop(args: argparse.Namespace, site: Any, pipe: FacePipeline) -> None:
+    """Rounds of the cameras, printing mode changes, events and (unless --quiet) a status line."""
     from app.cli.common import printable
 
     show = _Shower() if args.show else None
     tty = sys.stdout.isatty()
-    last_mode = args.mode
-    waiting = _WaitReporter(source)
-    for frame in source.iter_frames(on_wait=waiting):
-        result = engine.process(
-            frame.image, frame.index, frame.timestamp, frame.capture_ms, dropped=source.grabber.dropped
-        )
-        if result.mode != last_mode:  # cloud/hybrid fell back to local, or came back
-            line = f"mode: {result.mode} from frame {result.frame_index} ({getattr(pipe, 'status', '')})"
-            print(("\r" + line.ljust(118) + "\n") if tty else line, end="" if tty else "\n", flush=True)
-            last_mode = result.mode
-        if show is not None:
-            show(frame.image, result)
-        for ev in result.events:
-            line = f"event: track {ev.track_id} {printable(ev.identity or 'unknown')} -> {ev.decision}"
-            print(("\r" + line.ljust(118) + "\n") if tty else line, end="", flush=True)
-            if not tty:
-                print()
-        if not args.quiet:
-            line = _status_line(engine, source, result)
-            print(("\r" + line[:118].ljust(118)) if tty else line, end="" if tty else "\n", flush=True)
-        if args.frames and engine.stats.frames >= args.frames:
+    several = len(site.cameras) > 1
+    last_mode = {cam.name: args.mode for cam in site.cameras}
+    waiting = {cam.name: _WaitReporter(cam, several) for cam in site.cameras}
+    while not site.ended:
+        done = site.round(timeout=0.5)
+        for cam in site.cameras:
+            waiting[cam.name]()
+        for cam, result in done:
+            where = f"{cam.name}: " if several else ""
+            if result.mode != last_mode[cam.name]:  # cloud/hybrid fell back to local, or came back
+                status = getattr(pipe, "status", "")
+                _say(f"{where}mode: {result.mode} from frame {result.frame_index} ({status})", tty)
+                last_mode[cam.name] = result.mode
+            if show is not None:
+                show(cam.name if several else "", cam.last_image, result)
+            for ev in result.events:
+                name = printable(ev.identity or "unknown")
+                _say(f"event: {where}track {ev.track_id} {name} -> {ev.decision}", tty)
+        if done and not args.quiet:
+            _say(_status_line(site, done[-1][1]) if not several else _cameras_line(site), tty, status=True)
+        if args.frames and all(c.frames >= args.frames or c.source.ended for c in site.cameras):
             break
 
 
-def _status_line(engine: Any, source: Any, result: Any) -> str:
+def _status_line(site: Any, result: Any) -> str:
+    cam = site.cameras[0]
     t = result.timings_ms
     names = ", ".join(sorted({f.identity for f in result.faces if f.identity})) or "-"
-    fps = engine.fps.fps() or 0.0
+    fps = cam.engine.fps.fps() or 0.0
     return (
-        f"frame {engine.stats.frames:5d}  {fps:5.1f} FPS  faces {len(result.faces)} "
+        f"frame {cam.engine.stats.frames:5d}  {fps:5.1f} FPS  faces {len(result.faces)} "
         f"[{names}]  detect {t['detect_ms']:.0f} ms  embed {t['embed_ms']:.0f} ms "
-        f"({result.recognized} recognised)  dropped {source.grabber.dropped}  {source.status}"
+        f"({result.recognized} recognised)  dropped {cam.dropped}  {cam.source.status}"
     )
+
+
+def _cameras_line(site: Any) -> str:
+    """Several cameras: FPS, faces and drops of each, and the state of those not live."""
+    parts = []
+    for cam in site.cameras:
+        fps = cam.engine.fps.fps() or 0.0
+        faces = len(cam.last.faces) if cam.last is not None else 0
+        state = "" if cam.state == "live" else f" {cam.state}"
+        parts.append(f"{cam.name} {fps:4.1f} FPS {faces}f d{cam.dropped}{state}")
+    return " | ".join(parts)
 
 
 def _print_summary(
     args: argparse.Namespace,
-    source: Any,
+    site: Any,
     store: Any,
     pipe: FacePipeline,
-    engine: Any,
-    stats: Any,
     elapsed: float,
     energy: str,
     interrupted: bool,
 ) -> None:
+    """The totals (one camera: as always), then one line per camera when there are several."""
     from app.cli.common import printable
 
-    fps = stats.frames / elapsed if elapsed > 0 else 0.0
-    saved = 1 - stats.recognized / stats.faces if stats.faces else 0.0
+    stats = {c.name: c.engine.stats for c in site.cameras}
+    frames = sum(s.frames for s in stats.values())
+    faces = sum(s.faces for s in stats.values())
+    recognized = sum(s.recognized for s in stats.values())
+    fps = frames / elapsed if elapsed > 0 else 0.0
+    saved = 1 - recognized / faces if faces else 0.0
+    what = site.cameras[0].source.name if len(site.cameras) == 1 else f"{len(site.cameras)} cameras"
     print(
-        f"{'interrupted: ' if interrupted else ''}processed {stats.frames} frames from {source.name} in "
+        f"{'interrupted: ' if interrupted else ''}processed {frames} frames from {what} in "
         f"{elapsed:.1f} s ({fps:.1f} FPS) with {pipe.detector.key} + {pipe.recognizer.key}; "
-        f"recognised {stats.recognized} of {stats.faces} faces (tracking saved {saved:.0%})"
+        f"recognised {recognized} of {faces} faces (tracking saved {saved:.0%})"
     )
-    for name, frames in sorted(stats.seen.items(), key=lambda kv: -kv[1]):
-        print(f"saw {printable(name)} ({store.policy(name) or 'removed'}) in {frames} frames")
+    if len(site.cameras) > 1:
+        for cam in site.cameras:
+            s = stats[cam.name]
+            decided = _counts(s.events)
+            print(
+                f"camera {cam.name} ({cam.source.name}): {s.frames} frames, "
+                f"{s.frames / elapsed if elapsed > 0 else 0.0:.1f} FPS, dropped {cam.dropped} of "
+                f"{cam.captured} ({cam.drop_rate():.0%}), {cam.state}; events: {decided}"
+            )
+    seen: dict[str, int] = {}
+    for s in stats.values():
+        for name, n in s.seen.items():
+            seen[name] = seen.get(name, 0) + n
+    for name, n in sorted(seen.items(), key=lambda kv: -kv[1]):
+        where = ""
+        if len(site.cameras) > 1:
+            where = " on " + ", ".join(c.name for c in site.cameras if name in stats[c.name].seen)
+        print(f"saw {printable(name)} ({store.policy(name) or 'removed'}) in {n} frames{where}")
+    skipped = sum(c.engine.still_gate.skipped for c in site.cameras if c.engine.still_gate is not None)
+    if skipped:
+        print(f"still frames: detection skipped on {skipped} of {frames} frames (nothing moved, no track)")
     print(energy)
-    counts: dict[str, int] = {}
-    for ev in stats.events:
-        counts[ev.decision] = counts.get(ev.decision, 0) + 1
-    print("events: " + (", ".join(f"{n} {d}" for d, n in sorted(counts.items())) or "none"))
-    if engine.session_id:
-        print(f"session {engine.session_id} saved in {store.path}")
+    print("events: " + _counts([ev for s in stats.values() for ev in s.events]))
+    if site.session_id:
+        print(f"session {site.session_id} saved in {store.path}")
     for label, path in (("frames", args.export), ("events", args.events)):
         if path:
             print(f"{label} CSV: {path}")
 
 
+def _counts(events: list[Any]) -> str:
+    counts: dict[str, int] = {}
+    for ev in events:
+        counts[ev.decision] = counts.get(ev.decision, 0) + 1
+    return ", ".join(f"{n} {d}" for d, n in sorted(counts.items())) or "none"
+
+
 class _WaitReporter:
-    """While a live source gives no frame (no such camera, camera unplugged, stream down), say on stderr
+    """While a live camera gives no frame (no such camera, camera unplugged, stream down), say on stderr
     what is wrong and when the next try is, once per change: the capture thread retries with backoff."""
 
-    def __init__(self, source: Any) -> None:
-        self.source = source
+    def __init__(self, camera: Any, several: bool) -> None:
+        self.camera = camera
+        self.label = f"{camera.name} ({camera.source.name})" if several else camera.source.name
         self.said = ""
 
     def __call__(self) -> None:
-        error = self.source.grabber.error
-        if error and self.source.status != self.said:
-            self.said = self.source.status
-            print(f"waiting for {self.source.name}: {self.said}", file=sys.stderr, flush=True)
+        source = self.camera.source
+        error = source.grabber.error
+        if error and source.status != self.said:
+            self.said = source.status
+            print(f"waiting for {self.label}: {self.said}", file=sys.stderr, flush=True)
 
 
 def check_endpoint_url(url: str | None, mode: str) -> None:
@@ -285,13 +357,13 @@ class _Shower:
         self.annotator = Annotator()
         self.ok = True
 
-    def __call__(self, image: Any, result: Any) -> None:
-        if not self.ok:
+    def __call__(self, camera: str, image: Any, result: Any) -> None:
+        if not self.ok or image is None:
             return
         import cv2
 
         try:
-            cv2.imshow("FaceGate", self.annotator.annotate(image, result))
+            cv2.imshow(f"FaceGate {camera}".strip(), self.annotator.annotate(image, result))
             cv2.waitKey(1)
         except cv2.error:
             self.ok = False

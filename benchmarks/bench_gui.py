@@ -67,7 +67,7 @@ def gui(seconds: float, realtime: bool, switch_to: str | None, size: tuple[int, 
     from gui.app import create_app
     from gui.main_window import MainWindow
     from gui.settings import Settings
-    from gui.worker import SourceSpec
+    from gui.views import SourceSpec
 
     app = create_app()
     settings = Settings(Path(os.environ.get("TMPDIR", "/tmp")) / f"facegate-bench-{os.getpid()}.ini")

@@ -13,7 +13,7 @@ A threshold is a promise about false accepts. This module measures it, per recog
 
 The impostor set is fetched like :mod:`core.photos` (pinned packages, sha256-checked files, cached
 under ``<cache>/src/strangers/``, nothing committed); its embeddings are computed once per
-recognizer model and cached in ``<cache>/calibration/``. Qt-free; numpy only at import.
+recognizer (model and runtime) and cached in ``<cache>/calibration/``. Qt-free; numpy only at import.
 """
 
 from __future__ import annotations
@@ -156,31 +156,31 @@ def stranger_faces(detector: Any, image: np.ndarray) -> list[Any]:
     ]
 
 
-def _cache_file(model: str, detector: Any) -> Path:
-    """One file per recognizer model and detector setting: the detector's boxes and landmarks move
-    impostor distances by up to ~0.03 (MTCNN's smallest face 20 vs 40 px), as much as a margin."""
+def _cache_file(recognizer: Any, detector: Any) -> Path:
+    """One file per recognizer (model and runtime) and detector setting: the detector's boxes and
+    landmarks move impostor distances by up to ~0.03 (MTCNN's smallest face 20 vs 40 px), as much as
+    a margin; a quantised runtime (``tflite-int8``: cosine >= 0.998 to TensorFlow) moves the
+    smallest by ~0.01, so one runtime's embeddings are not reused for another."""
     d = cache_dir() / "calibration"
     d.mkdir(parents=True, exist_ok=True)
+    rec = str(getattr(recognizer, "key", "") or recognizer.model).replace(":", "-")
     det = str(getattr(detector, "key", "") or type(detector).__name__).replace(":", "-")
     min_face = getattr(detector, "min_face_size", None)
     if min_face is not None:
         det += f"-{min_face:g}px"
-    return d / f"impostors-{model}-{det}.npz"
+    return d / f"impostors-{rec}-{det}.npz"
 
 
 def impostor_embeddings(
     detector: Any, recognizer: Any, photos: Sequence[StrangerPhoto] = STRANGER_PHOTOS, cache: bool = True
 ) -> np.ndarray:
-    """(N, D) unit embeddings of every impostor face for ``recognizer.model``, cached per model (and
-    detector setting).
-
-    The cache is reused while it was made from the same impostor set; the runtime (onnxruntime,
-    tflite, ...) of one model changes distances by ~1e-3, far below what a threshold resolves.
+    """(N, D) unit embeddings of every impostor face for ``recognizer``, cached per recognizer key
+    (model and runtime) and detector setting, and reused while made from the same impostor set.
     """
     from core.imageio import load_image
 
     set_id = impostor_set_id(photos)
-    path = _cache_file(recognizer.model, detector)
+    path = _cache_file(recognizer, detector)
     if cache and path.exists():
         try:
             with np.load(path) as z:

@@ -21,6 +21,7 @@ from typing import Any
 
 from core.detectors.mtcnn import DEFAULTS as MTCNN_DEFAULTS
 from core.errors import FaceGateError
+from core.integrations.config import IntegrationsConfig
 from core.registry import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER
 
 
@@ -42,6 +43,9 @@ class DetectorConfig:
     video_min_face_px: float = float(MTCNN_DEFAULTS["min_face_size"])
     #: smallest face searched in still photos (enroll, identify, verify, calibrate): speed matters less
     photo_min_face_px: float = 20.0
+    #: video: skip detection on frames where nothing moved while a camera has no track (core/motion.py;
+    #: 30% of frames on the site videos); 0 turns it off. Grey levels of the largest 4x4-block change
+    still_threshold: float = 8.0
 
     def __post_init__(self) -> None:
         _check(
@@ -50,6 +54,7 @@ class DetectorConfig:
         _check(
             "detector", "photo_min_face_px", 12 <= self.photo_min_face_px <= 1000, "between 12 and 1000 px"
         )
+        _check("detector", "still_threshold", 0 <= self.still_threshold <= 255, "between 0 and 255")
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,7 @@ class Config:
     enroll: EnrollConfig = field(default_factory=EnrollConfig)
     remote: RemoteConfig = field(default_factory=RemoteConfig)
     serve: ServeLimits = field(default_factory=ServeLimits)
+    integrations: IntegrationsConfig = field(default_factory=IntegrationsConfig)  # webhooks, MQTT
 
     def replace(self, **sections: Mapping[str, Any]) -> Config:
         """A copy with fields of sections replaced, e.g. ``cfg.replace(remote={"jpeg_quality": 70})``;

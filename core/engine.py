@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from core.config import TrackerConfig
-from core.pipeline import frame_result, stage_timings
+from core.motion import StillGate
+from core.pipeline import frame_result
 from core.protocols import FacePipeline
 from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, access_event_row, frame_row
 from core.tracking import AccessEvent, Tracker
@@ -28,6 +29,20 @@ log = logging.getLogger(__name__)
 
 STORE_BATCH = 30  # at most this many frame rows per store transaction ...
 STORE_FLUSH_S = 1.0  # ... and at most this old: a killed run loses <= 1 s of rows (a commit costs ~12 ms)
+
+
+@dataclass
+class FrameStep:
+    """A frame between :meth:`Engine.begin` (detected, tracked) and :meth:`Engine.finish`."""
+
+    image: np.ndarray
+    index: int
+    timestamp: float
+    capture_ms: float | None
+    dropped: int
+    faces: list[Face]
+    todo: list[Face]  # the faces to embed this frame
+    detect_ms: float
 
 
 @dataclass
@@ -53,10 +68,23 @@ class Engine:
         sampler: Any = None,
         record: bool = True,
         tracker_config: TrackerConfig | None = None,
+        camera: str = "",
+        session_id: str | None = None,
+        frame_sink: CSVSink | None = None,
+        event_sink: CSVSink | None = None,
+        still_gate: StillGate | None = None,
     ) -> None:
+        """One camera's loop state. With several cameras (:class:`core.cameras.CameraSet`) each camera has
+        its own engine (tracker, FPS, stats) sharing one pipeline, one store session (``session_id``,
+        started and ended by the camera set) and one frames/events CSV (``frame_sink``/``event_sink``,
+        opened and closed by the camera set); ``camera`` names the camera in rows, events and door rules."""
         self.pipeline = pipeline
         self.store = store
+        self.still_gate = (
+            still_gate  # skip detection on still frames while no track is alive (core/motion.py)
+        )
         self.source_name = source_name
+        self.camera = camera
         self.mode = mode
         self.sampler = sampler
         self.tracker = (
@@ -67,16 +95,27 @@ class Engine:
         self.fps = FPSMonitor()
         self.stats = EngineStats()
         self.session_id = ""
-        if store is not None and record:
+        self._owns_session = session_id is None
+        if session_id is not None:
+            self.session_id = session_id if record else ""
+        elif store is not None and record:
             self.session_id = store.start_session(
                 source_name,
                 mode,
                 getattr(pipeline.detector, "key", ""),
                 getattr(pipeline.recognizer, "key", ""),
             )
-        self.session_label = self.session_id or time.strftime("%Y%m%d-%H%M%S")
-        self._frame_sink = CSVSink(frames_csv, FRAME_COLUMNS).open() if frames_csv else None
-        self._event_sink = CSVSink(events_csv, EVENT_COLUMNS).open() if events_csv else None
+        self.session_label = self.session_id or session_id or time.strftime("%Y%m%d-%H%M%S")
+        self._own_sinks = [
+            sink
+            for sink in (
+                CSVSink(frames_csv, FRAME_COLUMNS).open() if frames_csv else None,
+                CSVSink(events_csv, EVENT_COLUMNS).open() if events_csv else None,
+            )
+            if sink is not None
+        ]
+        self._frame_sink = frame_sink or (self._own_sinks[0] if frames_csv else None)
+        self._event_sink = event_sink or (self._own_sinks[-1] if events_csv else None)
         self._pending_rows: list[dict[str, Any]] = []
         self._flushed_at = time.monotonic()
         self._thumbs: dict[int, bytes] = {}  # track id -> JPEG of its face when last recognised
@@ -89,7 +128,7 @@ class Engine:
         every call."""
         if self.store is None:
             return "granted", "matched"
-        decision, reason = self.store.access(name)  # one read of their policy
+        decision, reason = self.store.access(name, camera=self.camera or None)  # their policy, this door
         if decision == "unknown":  # matched in the gallery but no longer enrolled: default deny
             return "denied", "policy"
         return decision, reason
@@ -127,22 +166,52 @@ class Engine:
         capture_ms: float | None = None,
         dropped: int = 0,
     ) -> FrameResult:
-        pipe = self.pipeline
+        """Detect, track, recognise the faces the tracker asks for, decide, record: one frame."""
+        step = self.begin(image, index, timestamp, capture_ms, dropped)
+        t = time.perf_counter()
+        self.pipeline.embed(image, step.todo)
+        return self.finish(step, (time.perf_counter() - t) * 1e3)
+
+    def begin(
+        self,
+        image: np.ndarray,
+        index: int | None = None,
+        timestamp: float | None = None,
+        capture_ms: float | None = None,
+        dropped: int = 0,
+    ) -> FrameStep:
+        """The first half of :meth:`process`: detect and track. ``step.todo`` are the faces to embed
+        (with ``pipeline.embed``, or batched with other cameras' by :func:`core.cameras.embed_steps`)."""
         index = self.stats.frames if index is None else int(index)
         ts = time.time() if timestamp is None else float(timestamp)
         t0 = time.perf_counter()
-        faces = pipe.detect(image)
-        t1 = time.perf_counter()
         self._late = []
+        gate = self.still_gate if self.tracker is not None else None
+        if gate is not None and not self.tracker.tracks and gate.still(image):  # type: ignore[union-attr]
+            faces: list[Face] = []  # nothing moved since the detector last saw this empty scene
+            if hasattr(self.pipeline, "skip_frame"):  # cloud/hybrid: nothing sent for this frame
+                self.pipeline.skip_frame()
+        else:
+            faces = self.pipeline.detect(image)
+            if gate is not None:
+                gate.ran(image)
         if self.tracker is not None:
             self.tracker.update(faces, index, ts, image)
             todo = [f for f in faces if f.tracking.needs_recognition]
-            defer = getattr(pipe, "defer", None)  # hybrid: routine questions are answered on a later frame
+            defer = getattr(
+                self.pipeline, "defer", None
+            )  # hybrid: routine questions are answered on a later frame
             if defer is not None:
                 todo = defer(image, faces, self._observe_late)
         else:
             todo = faces
-        pipe.embed(image, todo)
+        detect_ms = (time.perf_counter() - t0) * 1e3  # detection and tracking
+        return FrameStep(image, index, ts, capture_ms, dropped, faces, todo, detect_ms)
+
+    def finish(self, step: FrameStep, embed_ms: float) -> FrameResult:
+        """The second half of :meth:`process`, once ``step.todo`` has embeddings: match, observe,
+        decide, record. ``embed_ms`` is this frame's share of the embedding time."""
+        pipe, image, faces, todo = self.pipeline, step.image, step.faces, step.todo
         t2 = time.perf_counter()
         pipe.match(todo)
         if self.tracker is not None:
@@ -155,17 +224,22 @@ class Engine:
         for f in faces:
             if f.decision is None:
                 f.decision = self._decision_for(f.identity) if (self.tracker is None or f.identity) else None
-        t3 = time.perf_counter()
-        timings = stage_timings(t0, t1, t2, t3)
-        if capture_ms is not None:
-            timings["capture_ms"] = capture_ms
-        result = frame_result(pipe, image, faces, timings, index, ts, mode=self.mode)
+        match_ms = (time.perf_counter() - t2) * 1e3
+        timings = {
+            "detect_ms": step.detect_ms,
+            "embed_ms": embed_ms,
+            "match_ms": match_ms,
+            "total_ms": step.detect_ms + embed_ms + match_ms,
+        }
+        if step.capture_ms is not None:
+            timings["capture_ms"] = step.capture_ms
+        result = frame_result(pipe, image, faces, timings, step.index, step.timestamp, mode=self.mode)
         result.recognized = len(todo) + len(self._late)
         self.fps.tick()
         self._account(result)
         events = self.tracker.pop_events() if self.tracker is not None else []
         result.events = events
-        self._record(result, dropped, events)
+        self._record(result, step.dropped, events)
         return result
 
     def _observe_late(self, faces: list[Face]) -> None:
@@ -185,7 +259,9 @@ class Engine:
 
     def _record(self, result: FrameResult, dropped: int, events: list[AccessEvent]) -> None:
         telemetry = self.sampler.latest() if self.sampler is not None else None
-        row = frame_row(self.session_label, result, self.source_name, self.fps.fps(), dropped, telemetry)
+        row = frame_row(
+            self.session_label, result, self.source_name, self.fps.fps(), dropped, telemetry, self.camera
+        )
         if self._frame_sink is not None:
             self._frame_sink.write(row)
         if self.session_id:
@@ -199,7 +275,7 @@ class Engine:
     def _write_event(self, ev: AccessEvent) -> None:
         """Write one decision when it is made: CSV and store together; sets ``ev.event_id``."""
         if not ev.camera:
-            ev.camera = self.source_name
+            ev.camera = self.camera or self.source_name
         row = access_event_row(self.session_label, ev)
         if self._event_sink is not None:
             self._event_sink.write(row)
@@ -244,11 +320,10 @@ class Engine:
                 self.stats.events.append(ev)
                 self._write_event(ev)
         self.flush()
-        if self.session_id and self.store is not None:
+        if self.session_id and self.store is not None and self._owns_session:
             self.store.end_session(self.session_id)
-        for sink in (self._frame_sink, self._event_sink):
-            if sink is not None:
-                sink.close()
+        for sink in self._own_sinks:
+            sink.close()
         return self.stats
 
 

@@ -49,6 +49,7 @@ FRAME_COLUMNS = [
     "rss_mb",
     "gpu_mem_mb",
     "power_w",
+    "camera",  # which camera of a run (added with several cameras; the columns above keep their order)
 ]
 EVENT_COLUMNS = [
     "timestamp",
@@ -117,6 +118,7 @@ def frame_row(
     fps: float | None,
     dropped: int,
     telemetry: Mapping[str, Any] | TelemetrySnapshot | None,
+    camera: str = "",
 ) -> dict[str, Any]:
     """One :data:`FRAME_COLUMNS` row for a processed frame.
 
@@ -130,6 +132,7 @@ def frame_row(
         dropped: frames the capture dropped so far (it never waits for inference).
         telemetry: the newest telemetry snapshot (a dict or :class:`core.telemetry.TelemetrySnapshot`)
             with ``rss_mb``, ``gpu_mem_mb``, ``power_w``; ``None`` when there is none.
+        camera: the camera's name in a run of several (``cam1``, or the NAME of ``--source NAME=SRC``).
 
     Returns:
         A dict keyed exactly by :data:`FRAME_COLUMNS`; ``""`` wherever a value was not measured.
@@ -159,6 +162,7 @@ def frame_row(
     row["rss_mb"] = csv_cell(tele.get("rss_mb"), 1)
     row["gpu_mem_mb"] = csv_cell(tele.get("gpu_mem_mb"), 1)
     row["power_w"] = csv_cell(tele.get("power_w"), 2)
+    row["camera"] = camera
     return row
 
 

@@ -22,8 +22,14 @@ RECOGNIZER_MODULES = {
     "facenet512": "core.recognizers.facenet512",
 }
 
-DEFAULT_DETECTOR = "mtcnn:onnxruntime"
-DEFAULT_RECOGNIZER = "facenet128:onnxruntime"
+#: The fastest pair whose faces and identities agree with the TensorFlow reference within the parity
+#: tests' limits and whose pair FAR at the model's shipped threshold stays 0 of 8,027 impostor pairs
+#: (benchmarks/calibrate_defaults.py): 47.0 vs 24.5 FPS for the fp32 onnxruntime pair at 720p on
+#: 2 CPU cores, every face every frame (docs/bench/report.md). Issue 12; the README's "Why these
+#: defaults". test_the_default_detector_agrees_with_tensorflow (tests/test_mtcnn.py) and
+#: test_the_default_pair_agrees_with_tensorflow (tests/test_facenet.py) fail a default that breaks it.
+DEFAULT_DETECTOR = "mtcnn:tflite"
+DEFAULT_RECOGNIZER = "facenet128:tflite-int8"
 
 
 @dataclass(frozen=True)

@@ -227,6 +227,9 @@ class FrameGrabber:
         self.status = "running" if opened else "opening"
         self._opened = opened
         self._slot: Frame | None = None
+        #: set (if given) whenever a frame arrives or the source ends: a consumer of several sources waits
+        #: on one event for all of them (core.cameras)
+        self.wakeup: threading.Event | None = None
         self._done = False  # the capture thread has finished (end of file, fatal error, close)
         self._closed = False
         self._cond = threading.Condition()
@@ -251,6 +254,14 @@ class FrameGrabber:
                 self.delivered += 1
                 self._cond.notify_all()  # a non-realtime capture thread waits for the slot to empty
             return frame
+
+    def play_realtime(self) -> None:
+        """From now on play a file at its own FPS, dropping frames like a camera. A run opens its files
+        with every frame delivered and calls this once its models are loaded, so nothing is dropped
+        while they load."""
+        with self._cond:
+            self.realtime = True
+            self._cond.notify_all()
 
     @property
     def ended(self) -> bool:
@@ -355,6 +366,8 @@ class FrameGrabber:
             with self._cond:
                 self._done = True
                 self._cond.notify_all()
+            if self.wakeup is not None:
+                self.wakeup.set()
 
     def _pace(self, due: float | None, period: float) -> float:
         """Wait until ``due`` (file playback at its FPS); returns the next due time."""
@@ -381,6 +394,8 @@ class FrameGrabber:
                     return
             self._slot = frame
             self._cond.notify_all()
+        if self.wakeup is not None:
+            self.wakeup.set()
 
     def _backoff(self, reason: str, delay: float, failures: int) -> None:
         self._set(error=reason, status=f"reconnecting in {delay:.1f} s ({reason})")

@@ -28,8 +28,10 @@ import numpy as np
 
 from core.errors import StoreError
 from core.gallery import Gallery
+from db.doors import DoorsMixin
+from db.outbox import OUTBOX_MIGRATION, OutboxMixin
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 POLICIES = ("allowed", "denied", "schedule")
 #: ``meta`` key prefix of a running session's recorder ({"pid", "host"}), deleted by end_session. Kept in
 #: ``meta`` rather than new ``sessions`` columns so that no schema step is needed (other FaceGate versions
@@ -94,6 +96,27 @@ MIGRATIONS: dict[int, list[str]] = {
             impostor_set TEXT NOT NULL DEFAULT '', curve TEXT NOT NULL)""",
         "CREATE INDEX calibrations_model ON calibrations(model, id)",
     ],
+    4: [
+        # several cameras in one session: the cameras it recorded, and frame rows keyed by camera too
+        "ALTER TABLE sessions ADD COLUMN cameras TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE frames_v4 (
+            session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            camera TEXT NOT NULL DEFAULT '', frame INTEGER NOT NULL, row TEXT NOT NULL,
+            PRIMARY KEY (session_id, camera, frame))""",
+        "INSERT INTO frames_v4(session_id, camera, frame, row) SELECT session_id, '', frame, row FROM frames",
+        "DROP TABLE frames",
+        "ALTER TABLE frames_v4 RENAME TO frames",
+        # doors (db/doors.py): which camera watches which door, and per-door rules narrowing a person's policy
+        """CREATE TABLE doors (
+            name TEXT PRIMARY KEY, only_listed INTEGER NOT NULL DEFAULT 0)""",
+        """CREATE TABLE camera_doors (
+            camera TEXT PRIMARY KEY, door TEXT NOT NULL REFERENCES doors(name) ON DELETE CASCADE)""",
+        """CREATE TABLE door_access (
+            door TEXT NOT NULL REFERENCES doors(name) ON DELETE CASCADE,
+            identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+            policy TEXT NOT NULL, schedule TEXT NOT NULL DEFAULT '', PRIMARY KEY (door, identity_id))""",
+    ],
+    5: OUTBOX_MIGRATION,  # integrations: one row per (event, delivery target), db/outbox.py
 }
 
 
@@ -193,7 +216,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 JOURNAL_MODE = "delete"
 
 
-class Store:
+class Store(DoorsMixin, OutboxMixin):
     """The identity store. Transactions are short (one enrollment, one second of frame rows, one event),
     so a lock is held for milliseconds; between them nothing is locked."""
 
@@ -496,21 +519,25 @@ class Store:
         """ "granted" / "denied" for an enrolled person at ``when`` (local time), "unknown" otherwise."""
         return self.access(name, when)[0]
 
-    def access(self, name: str | None, when: _dt.datetime | None = None) -> tuple[str, str]:
-        """(decision, reason) for ``name`` at ``when`` (local time), from one read of their policy:
-        ("granted", "matched"), ("denied", "policy" | "schedule") or ("unknown", "no-match")."""
+    def access(
+        self, name: str | None, when: _dt.datetime | None = None, camera: str | None = None
+    ) -> tuple[str, str]:
+        """(decision, reason) for ``name`` at ``when`` (local time) seen by ``camera``, from one read of
+        their policy and, when the camera watches a door, that door's rule (db/doors.py):
+        ("granted", "matched"), ("denied", "policy" | "schedule" | "door" | "door-schedule") or
+        ("unknown", "no-match")."""
         if name is None:
             return "unknown", "no-match"
-        row = self.db.execute("SELECT policy, schedule FROM identities WHERE name = ?", [name]).fetchone()
+        row = self.db.execute("SELECT id, policy, schedule FROM identities WHERE name = ?", [name]).fetchone()
         if row is None:
             return "unknown", "no-match"
-        policy, schedule = row
-        if policy == "allowed":
-            return "granted", "matched"
-        if policy == "schedule":
-            allowed = schedule_allows(schedule, when or _dt.datetime.now())
-            return ("granted", "matched") if allowed else ("denied", "schedule")
-        return "denied", "policy"
+        ident, policy, schedule = row
+        when = when or _dt.datetime.now()
+        if policy not in ("allowed", "schedule"):  # "denied", or anything unknown: fail closed
+            return "denied", "policy"
+        if policy == "schedule" and not schedule_allows(schedule, when):
+            return "denied", "schedule"
+        return self.door_access(ident, camera, when) or ("granted", "matched")
 
     def embeddings(self, model: str) -> tuple[list[str], np.ndarray]:
         """(names per row, (N, D) float32) of every stored embedding of ``model``."""
@@ -538,15 +565,30 @@ class Store:
 
     # ------------------------------------------------------------------ sessions and events
     def start_session(
-        self, source: str = "", mode: str = "local", detector: str = "", recognizer: str = ""
+        self,
+        source: str = "",
+        mode: str = "local",
+        detector: str = "",
+        recognizer: str = "",
+        cameras: Sequence[tuple[str, str]] = (),
     ) -> str:
+        """A new recording session; ``cameras``: its (name, source) pairs, when it records several."""
         import secrets
 
         sid = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
         with self.transaction():
             self.db.execute(
-                "INSERT INTO sessions(id, started, source, mode, detector, recognizer) VALUES (?, ?, ?, ?, ?, ?)",
-                [sid, _now(), source, mode, detector, recognizer],
+                """INSERT INTO sessions(id, started, source, mode, detector, recognizer, cameras)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    sid,
+                    _now(),
+                    source,
+                    mode,
+                    detector,
+                    recognizer,
+                    json.dumps([{"name": n, "source": src} for n, src in cameras]) if cameras else "",
+                ],
             )
             # who records it, until end_session: a session with no end whose recorder is gone was killed
             self.db.execute(
@@ -561,8 +603,8 @@ class Store:
             return
         with self.transaction():
             self.db.conn.executemany(
-                "INSERT OR REPLACE INTO frames(session_id, frame, row) VALUES (?, ?, ?)",
-                [(session_id, int(r["frame"]), json.dumps(r)) for r in rows],
+                "INSERT OR REPLACE INTO frames(session_id, camera, frame, row) VALUES (?, ?, ?, ?)",
+                [(session_id, str(r.get("camera") or ""), int(r["frame"]), json.dumps(r)) for r in rows],
             )
             self.db.execute(
                 "UPDATE sessions SET frames = (SELECT COUNT(*) FROM frames WHERE session_id = ?) WHERE id = ?",
@@ -611,7 +653,9 @@ class Store:
             )
             if session_id is not None:
                 self.db.execute("UPDATE sessions SET events = events + 1 WHERE id = ?", [session_id])
-        return _inserted_id(cur)
+            event_id = _inserted_id(cur)
+            self.enqueue_deliveries(event_id)  # its deliveries, in the same transaction (db/outbox.py)
+        return event_id
 
     # ------------------------------------------------------------------ operator corrections
     def add_correction(
@@ -696,7 +740,7 @@ class Store:
         HOST" (recorded on another machine, so it cannot be checked from here)."""
         cur = self.db.execute(
             """SELECT s.id, s.started, s.ended, s.source, s.mode, s.detector, s.recognizer, s.frames, s.events,
-                      m.value AS recorder
+                      s.cameras, m.value AS recorder
                FROM sessions s LEFT JOIN meta m ON m.key = ? || s.id ORDER BY s.started""",
             [RECORDER_KEY],
         )
@@ -704,11 +748,12 @@ class Store:
         rows = [dict(zip(cols, r)) for r in cur.fetchall()]
         for r in rows:
             r["state"] = _session_state(r["started"], r["ended"], r.pop("recorder"))
+            r["cameras"] = json.loads(r["cameras"]) if r["cameras"] else []
         return rows
 
     def session_frames(self, session_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            "SELECT row FROM frames WHERE session_id = ? ORDER BY frame", [session_id]
+            "SELECT row FROM frames WHERE session_id = ? ORDER BY frame, camera", [session_id]
         ).fetchall()
         return [json.loads(r[0]) for r in rows]
 

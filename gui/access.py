@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.video import to_qimage
-from gui.worker import EventView
+from gui.views import EventView
 
 MAX_EVENTS = 2000
 NOT_CALIBRATED = "not calibrated: run main.py calibrate"
@@ -47,8 +47,8 @@ DECISION_COLOURS = {"granted": QColor("#3ecf6e"), "denied": QColor("#ff5d5d"), "
 CHANGE_BACKGROUND = QColor(122, 31, 31, 150)  # rows of "change" events (identity changed: an alarm)
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 DECISION_ROLE = Qt.ItemDataRole.UserRole + 2  # "granted" | "denied" | "unknown" | "change" (filtering)
-COLUMNS = ["", "Time", "Name", "Decision", "Why", "Dist.", "Track"]
-NAME_COL, DECISION_COL, REASON_COL = 2, 3, 4
+COLUMNS = ["", "Time", "Name", "Decision", "Why", "Dist.", "Track", "Camera"]
+NAME_COL, DECISION_COL, REASON_COL, CAMERA_COL = 2, 3, 4, 7
 REASON_TEXT = {
     "matched": "matched",
     "no-match": "no match",
@@ -70,9 +70,10 @@ class _EventFilter(QSortFilterProxyModel):
         super().__init__()
         self.text = ""
         self.decision = ""
+        self.camera = ""
 
-    def set(self, text: str, decision: str) -> None:
-        self.text, self.decision = text.strip().lower(), decision
+    def set(self, text: str, decision: str, camera: str = "") -> None:
+        self.text, self.decision, self.camera = text.strip().lower(), decision, camera
         self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
@@ -80,7 +81,12 @@ class _EventFilter(QSortFilterProxyModel):
         name = str(m.index(row, NAME_COL, parent).data() or "").lower()
         # the logged decision, not the shown text: a corrected row stays under its decision's filter
         decision = str(m.index(row, DECISION_COL, parent).data(DECISION_ROLE) or "")
-        return (not self.text or self.text in name) and (not self.decision or decision == self.decision)
+        camera = str(m.index(row, CAMERA_COL, parent).data() or "")
+        return (
+            (not self.text or self.text in name)
+            and (not self.decision or decision == self.decision)
+            and (not self.camera or camera == self.camera)
+        )
 
 
 class AccessPanel(QWidget):
@@ -167,8 +173,13 @@ class AccessPanel(QWidget):
             ("Identity changed", "change"),
         ):
             self.decision_filter.addItem(text, data)
+        self.camera_filter = QComboBox()  # shown with several cameras
+        self.camera_filter.addItem("All cameras", "")
+        self.camera_filter.setToolTip("Events of one camera (clicking a camera's tile selects it here)")
+        self.camera_filter.setVisible(False)
         self.search.textChanged.connect(self._refilter)
         self.decision_filter.currentIndexChanged.connect(self._refilter)
+        self.camera_filter.currentIndexChanged.connect(self._refilter)
 
     def _build_table(self) -> None:
         """The events table."""
@@ -197,8 +208,10 @@ class AccessPanel(QWidget):
         # the reason/correction column is read in full in its tooltip; it must not squeeze the names
         header.setSectionResizeMode(REASON_COL, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(REASON_COL, 84)
+        header.setSectionResizeMode(CAMERA_COL, QHeaderView.ResizeMode.ResizeToContents)
         header.setMinimumSectionSize(36)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setColumnHidden(CAMERA_COL, True)  # shown once there are several cameras
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _: self._not_this())
 
@@ -227,6 +240,7 @@ class AccessPanel(QWidget):
         filt = QHBoxLayout()
         filt.addWidget(self.search, 1)
         filt.addWidget(self.decision_filter)
+        filt.addWidget(self.camera_filter)
         actions = QHBoxLayout()
         actions.addWidget(self.not_button)
         actions.addWidget(self.enroll_button)
@@ -382,7 +396,8 @@ class AccessPanel(QWidget):
         track = QStandardItem(f"#{ev.track_id}")
         for it in (dist, track):
             it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        items = [face, when, name, decision, reason, dist, track]
+        camera = QStandardItem(ev.camera)
+        items = [face, when, name, decision, reason, dist, track, camera]
         if change:
             tip = (
                 f"Identity changed on track #{ev.track_id}: was {ev.previous or 'unknown'}, now "
@@ -399,6 +414,10 @@ class AccessPanel(QWidget):
             self.events.pop(int(self.model.item(last, 0).data(ID_ROLE)), None)
             self.model.removeRow(last)
 
+    @property
+    def _several(self) -> bool:
+        return not self.table.isColumnHidden(CAMERA_COL)
+
     def _raise_alert(self, text: str, beep: bool | None) -> None:
         self.alert.setText(text)
         self.alert.setVisible(True)
@@ -410,7 +429,8 @@ class AccessPanel(QWidget):
         """Show (and optionally sound) the unknown-person alert for a logged "unknown" decision."""
         self.alerts += 1
         self._raise_alert(
-            f"⚠  Unknown person at the door — track #{ev.track_id}, "
+            f"⚠  Unknown person at {f'camera {ev.camera}' if self._several else 'the door'} — "
+            f"track #{ev.track_id}, "
             f"{time.strftime('%H:%M:%S', time.localtime(ev.timestamp))}",
             beep,
         )
@@ -420,7 +440,8 @@ class AccessPanel(QWidget):
         self.alerts += 1
         self.change_alerts += 1
         self._raise_alert(
-            f"⚠  Identity changed on track #{ev.track_id}: {ev.previous or 'unknown'} → "
+            f"⚠  Identity changed{f' at camera {ev.camera}' if self._several else ''} on track "
+            f"#{ev.track_id}: {ev.previous or 'unknown'} → "
             f"{ev.identity or 'unknown'} ({ev.decision}) — someone may have followed in (tailgating), "
             f"{time.strftime('%H:%M:%S', time.localtime(ev.timestamp))}",
             True if beep is None else beep,  # an alarm sounds whatever the unknown-face beep setting
@@ -441,7 +462,39 @@ class AccessPanel(QWidget):
 
     def _refilter(self) -> None:
         with self._selection_kept():
-            self.proxy.set(self.search.text(), str(self.decision_filter.currentData() or ""))
+            self.proxy.set(
+                self.search.text(),
+                str(self.decision_filter.currentData() or ""),
+                str(self.camera_filter.currentData() or ""),
+            )
+
+    # ------------------------------------------------------------------ cameras
+    def set_cameras(self, names: list[str]) -> None:
+        """The session's cameras: with several, the Camera column and the camera filter show."""
+        several = len(names) > 1
+        current = str(self.camera_filter.currentData() or "")
+        self.camera_filter.blockSignals(True)
+        self.camera_filter.clear()
+        self.camera_filter.addItem("All cameras", "")
+        for name in names:
+            self.camera_filter.addItem(name, name)
+        i = self.camera_filter.findData(current) if several else 0
+        self.camera_filter.setCurrentIndex(max(0, i))
+        self.camera_filter.blockSignals(False)
+        self.camera_filter.setVisible(several)
+        self.table.setColumnHidden(CAMERA_COL, not several)
+        self._refilter()
+
+    def show_camera(self, name: str) -> None:
+        """Filter the log to camera ``name`` ("": every camera)."""
+        i = self.camera_filter.findData(name)
+        if i >= 0:
+            self.camera_filter.setCurrentIndex(i)
+
+    @property
+    def camera(self) -> str:
+        """The camera the log is filtered to ("": all)."""
+        return str(self.camera_filter.currentData() or "")
 
     @contextlib.contextmanager
     def _selection_kept(self) -> Iterator[None]:

@@ -39,7 +39,7 @@ from gui.backends import (
     remote_factory,
 )
 from gui.settings import Settings
-from gui.worker import SessionInfo, SourceSpec, SwitchMark
+from gui.views import SessionInfo, SourceSpec, SwitchMark
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +269,11 @@ class SessionController(QObject):
         """(identity store, does the demo play): ONE store whatever the source (--db, else the default),
         so people enrolled during the demo are there on a camera; the demo's people live in it, marked."""
         from core.paths import default_db_path
+        from gui.views import split_sources
 
-        return (self.db_path if self.db_path is not None else default_db_path()), spec == "demo"
+        entries = split_sources(spec) or [spec]
+        demo = any(e == "demo" or e.endswith("=demo") for e in entries)
+        return (self.db_path if self.db_path is not None else default_db_path()), demo
 
     def store_path(self) -> Path:
         """The identity store of the running backends, else the one the current source would open."""
@@ -279,10 +282,12 @@ class SessionController(QObject):
         return self.store_path_for(self.source_spec)[0]
 
     def source_for(self, spec: str) -> SourceSpec:
-        spec = spec.strip()
-        if spec.lower().startswith("camera "):
-            spec = spec.split(None, 1)[1]
-        return SourceSpec(spec, realtime=True, loop=self.settings.loop_files)
+        """What the worker opens: one source, or several ``NAME=SRC`` entries (``;`` between them)."""
+        from gui.views import split_sources
+
+        entries = split_sources(spec) or [spec.strip()]
+        entries = [e.split(None, 1)[1] if e.lower().startswith("camera ") else e for e in entries]
+        return SourceSpec("; ".join(entries), realtime=True, loop=self.settings.loop_files)
 
     def start(self, spec: str) -> None:
         """Start (or restart on another source) a session: build backends, open the source, record."""

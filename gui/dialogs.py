@@ -203,3 +203,76 @@ class SettingsDialog(QDialog):
             self.jpeg.value(),
             self.fallback.value(),
         )
+
+
+class CamerasDialog(QDialog):
+    """Several cameras at once: one ``NAME=SOURCE`` per line (a camera index, a file, an rtsp:// URL,
+    ``demo``). OK checks the names (one line saying what is wrong otherwise); :meth:`spec` is what the
+    source box then holds (``front=0; back=rtsp://…``)."""
+
+    def __init__(self, lines: list[str], parent: QWidget | None = None) -> None:
+        from PySide6.QtWidgets import QPlainTextEdit
+
+        super().__init__(parent)
+        self.setWindowTitle("Cameras")
+        self.edit = QPlainTextEdit("\n".join(lines))
+        self.edit.setPlaceholderText("front=0\nback=rtsp://192.168.1.20/stream\nlobby=/videos/lobby.mp4")
+        self.edit.setMinimumSize(460, 160)
+        self.error = QLabel()
+        self.error.setObjectName("error")
+        self.error.setWordWrap(True)
+        add = QPushButton("Add a video file…")
+        add.clicked.connect(self._add_file)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Start these cameras")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(
+            QLabel(
+                "One camera per line: <b>NAME=SOURCE</b>. A source is a camera index (0), a video file, "
+                "an image folder or an rtsp:// URL. The grid shows up to 9 cameras at once."
+            )
+        )
+        lay.addWidget(self.edit, 1)
+        lay.addWidget(self.error)
+        row = QHBoxLayout()
+        row.addWidget(add)
+        row.addStretch(1)
+        row.addWidget(buttons)
+        lay.addLayout(row)
+
+    def lines(self) -> list[str]:
+        from gui.views import split_sources
+
+        return split_sources(self.edit.toPlainText())
+
+    def spec(self) -> str:
+        return "; ".join(self.lines())
+
+    def _add_file(self) -> None:
+        path, _ = get_open_file_name(
+            self, "Add a camera video", "", "Videos (*.mp4 *.avi *.mkv *.mov *.webm);;All (*)"
+        )
+        if path:
+            names = {line.partition("=")[0] for line in self.lines()}
+            name = next(f"cam{i}" for i in range(1, 100) if f"cam{i}" not in names)
+            text = self.edit.toPlainText().rstrip("\n")
+            self.edit.setPlainText(f"{text}\n{name}={path}" if text else f"{name}={path}")
+
+    def accept(self) -> None:
+        from core.cameras import parse_sources
+        from core.errors import FaceGateError
+
+        lines = self.lines()
+        try:
+            parse_sources(lines)
+        except FaceGateError as err:
+            self.error.setText(f"<span style='color:#ff5d5d'>{str(err).replace('--source ', '')}</span>")
+            return
+        if len(lines) > 9:
+            self.error.setText("<span style='color:#ff5d5d'>at most 9 cameras (the 3x3 grid)</span>")
+            return
+        super().accept()

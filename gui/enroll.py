@@ -39,7 +39,8 @@ from PySide6.QtWidgets import (
 
 from db.store import POLICIES  # the one list of access policies
 from gui.filedialog import get_open_file_names
-from gui.worker import EnrollStatus, FrameView, InferenceWorker
+from gui.views import EnrollStatus, FrameView
+from gui.worker import InferenceWorker
 
 log = logging.getLogger(__name__)
 
@@ -220,12 +221,21 @@ class CapturePage(QWizardPage):
         self.guidance.setText("Look at the camera")
         self.reason.setText("")
         self.w.active = True
+        cam = self.w.camera
+        where = f"camera <b>{cam}</b>" + (f" ({self.w.camera_source})" if self.w.camera_source else "")
+        self.setSubTitle(
+            f"Capturing from {where}, the camera selected in the grid. "
+            "Only the person enrolling should be in view. Follow the guidance."
+            if cam
+            else "Only the person enrolling should be in view. Follow the guidance."
+        )
         self.w.worker.call(
             self.w.worker.enroll_start,
             self.w.person,
             True,
             LIVE_MIN_SAMPLES,
             LIVE_POSE_SPREAD,
+            camera=cam,
             failed=self._failed,
         )
 
@@ -448,9 +458,13 @@ class EnrollWizard(QWizard):
         live_reason: str | None,
         parent: QWidget | None = None,
         name: str = "",
+        camera: str = "",
+        camera_source: str = "",
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Enroll a person")
+        self.camera = camera  # live capture takes this camera's frames ("": the only/first one)
+        self.camera_source = camera_source
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, False)
         self.worker = worker

@@ -1,4 +1,5 @@
-"""The operator window: live annotated video, source and backend/mode pickers, access panel, plots.
+"""The operator window: live annotated video (a grid with several cameras), source and backend/mode
+pickers, access panel, plots.
 
 A view: what runs (sessions, backend switches, the threads' calls) is :class:`gui.controller.
 SessionController`'s; the window forwards the operator's actions to it and redraws on its signals.
@@ -7,6 +8,7 @@ Thread layout and the frame mailbox: see gui/worker.py.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -30,18 +32,20 @@ from gui.access import AccessPanel
 from gui.backends import Built, RemoteSettings
 from gui.controller import KINDS, SessionController, default_source
 from gui.filedialog import get_open_file_name
+from gui.grid import LAYOUTS, CameraGrid, CameraTile
 from gui.people import PeopleActions
 from gui.pickers import BackendPickers
 from gui.plots import PlotsPanel
 from gui.settings import Settings
 from gui.tasks import TaskThread
-from gui.video import VideoView
-from gui.worker import FrameView, InferenceWorker, SessionInfo, SourceSpec, SwitchMark
+from gui.views import FrameView, SessionInfo, SourceSpec, SwitchMark
+from gui.worker import InferenceWorker
 
 log = logging.getLogger(__name__)
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 NOTICE_MS = 15000
+CAMERAS_ITEM = "Several cameras…"  # the source box's entry that opens the Cameras dialog
 
 __all__ = ["KINDS", "MainWindow", "apply_style", "default_source"]
 
@@ -72,7 +76,8 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self.db_path = Path(db).expanduser() if db else None
         self.frames_shown = 0
-        self.last_view: FrameView | None = None
+        self.last_view: FrameView | None = None  # the selected camera's newest frame
+        self._views: dict[str, FrameView] = {}  # every camera's newest frame
         self.last_notice = ""
         self._history_of: Path | None = None  # the store whose past events the access panel shows
         self._fullscreen_state: tuple[Any, ...] | None = None
@@ -90,7 +95,7 @@ class MainWindow(QMainWindow):
         )
 
         self._build_ui()
-        self.people = PeopleActions(self, self.controller, self.access, self.say)
+        self.people = PeopleActions(self, self.controller, self.access, self.say, camera=lambda: self.camera)
         self._wire()
         self.controller.load_choices()
         for kind in KINDS:
@@ -155,9 +160,14 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
+    @property
+    def video(self) -> CameraTile:
+        """The selected camera's view (the only one with one camera)."""
+        return self.grid.video
+
     def _build_ui(self) -> None:
-        self.video = VideoView()
-        self.setCentralWidget(self.video)
+        self.grid = CameraGrid(self.settings.grid_layout)
+        self.setCentralWidget(self.grid)
         self._build_source_toolbar()
         self._build_backends_toolbar()
         self._build_docks()
@@ -177,21 +187,28 @@ class MainWindow(QMainWindow):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self.source_combo.setToolTip(
-            "demo, a camera index (0), a video file, an image folder, or an rtsp:// URL"
+            "demo, a camera index (0), a video file, an image folder, or an rtsp:// URL;\n"
+            "several cameras: NAME=SOURCE; NAME=SOURCE (or File ▸ Cameras…)"
         )
         for spec in dict.fromkeys(["demo", "0", *self.settings.recent_sources, self.source_spec]):
             self.source_combo.addItem(spec)
+        self.source_combo.addItem(CAMERAS_ITEM)  # opens the Cameras dialog (several cameras, a grid)
         self.source_combo.setCurrentText(self.source_spec)
         line = self.source_combo.lineEdit()
         if line is not None:  # editable: it has one
             line.returnPressed.connect(lambda: self.start(self.source_combo.currentText()))
-        self.source_combo.activated.connect(lambda _: self.start(self.source_combo.currentText()))
+        self.source_combo.activated.connect(lambda _: self._source_chosen())
         tb.addWidget(self.source_combo)
         self.open_action = QAction("Open…", self)
         self.open_action.setToolTip("Open a video file (Ctrl+O)")
         self.open_action.setShortcut(QKeySequence.StandardKey.Open)
         self.open_action.triggered.connect(self._open_file)
         tb.addAction(self.open_action)
+        # File ▸ Cameras… and the source box's last entry (no room in the toolbar on a 1024 px screen)
+        self.cameras_action = QAction("Cameras…", self)
+        self.cameras_action.setToolTip("Open several cameras at once, shown in a grid (Ctrl+Shift+O)")
+        self.cameras_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.cameras_action.triggered.connect(lambda: self.open_cameras())
         self.start_action = QAction("▶ Start", self)
         self.start_action.setShortcuts([QKeySequence("F5"), QKeySequence("Ctrl+R")])
         self.start_action.setToolTip("Start / stop (F5)")
@@ -223,6 +240,7 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         m = mb.addMenu("&File")
         m.addAction(self.open_action)
+        m.addAction(self.cameras_action)
         self.export_action = m.addAction("Export session…", self.open_export)
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
         m.addAction("Settings…", self.open_settings).setShortcut(QKeySequence("Ctrl+,"))
@@ -238,6 +256,15 @@ class MainWindow(QMainWindow):
         self.fullscreen_action.setShortcuts([QKeySequence("F11"), QKeySequence("Ctrl+F")])
         m.addAction(self.access_dock.toggleViewAction())
         m.addAction(self.plots_dock.toggleViewAction())
+        grid = m.addMenu("Camera grid")
+        self.layout_actions: dict[str, QAction] = {}
+        for k, name in enumerate(LAYOUTS, start=1):
+            a = grid.addAction(
+                "1 camera" if name == "1" else f"{name} cameras",
+                functools.partial(self.set_grid_layout, name),
+            )
+            a.setShortcut(QKeySequence(f"Ctrl+{k}"))
+            self.layout_actions[name] = a
         self.leave_fullscreen = QAction(self)
         self.leave_fullscreen.setShortcut(QKeySequence("Esc"))
         self.leave_fullscreen.triggered.connect(self._leave_fullscreen)
@@ -275,7 +302,7 @@ class MainWindow(QMainWindow):
         c.choicesChanged.connect(self._fill_combo)
         c.stateChanged.connect(self._update_start_action)
         c.startRequested.connect(self._on_start_requested)
-        c.startFailed.connect(lambda why: self.video.clear(f"Cannot start: {why}"))
+        c.startFailed.connect(lambda why: self.grid.clear(f"Cannot start: {why}"))
         c.sessionOpened.connect(self._on_session_opened)
         c.sessionStarted.connect(self._on_session_started)
         c.sessionStopped.connect(self._on_session_stopped)
@@ -283,8 +310,10 @@ class MainWindow(QMainWindow):
         c.switchApplied.connect(self._on_switch_applied)
         c.switchRefused.connect(self.switchRefused)
         c.exported.connect(self.exported)
-        self.video.displaySizeChanged.connect(self._display_size)
-        self.video.doubleClicked.connect(self.toggle_fullscreen)
+        self.grid.tileSizeChanged.connect(self._display_size)
+        self.grid.doubleClicked.connect(self.toggle_fullscreen)
+        self.grid.selected.connect(self._camera_selected)
+        self.grid.layoutChanged.connect(lambda name: setattr(self.settings, "grid_layout", name))
         self.pickers.picked.connect(self.switch)
         self.access.thresholdChanged.connect(self._threshold_changed)
         self.access.notThisPerson.connect(self.people.not_this_person)
@@ -307,7 +336,9 @@ class MainWindow(QMainWindow):
             self,
             "Keyboard shortcuts",
             (
-                "F5 / Ctrl+R\tstart / stop\nCtrl+O\topen a video file\nCtrl+N\tenroll a person\n"
+                "F5 / Ctrl+R\tstart / stop\nCtrl+O\topen a video file\nCtrl+Shift+O\tseveral cameras\n"
+                "Ctrl+1 / 2 / 3\tcamera grid: 1, 2x2, 3x3 (double-click a camera: it alone)\n"
+                "Ctrl+N\tenroll a person\n"
                 "Ctrl+I\tidentities\nCtrl+E\texport a session\nF11 / Ctrl+F\tfull-screen video (Esc leaves)\n"
                 "Ctrl+,\tsettings\nCtrl+Q\tquit"
             ),
@@ -366,6 +397,18 @@ class MainWindow(QMainWindow):
         """Start (or restart on another source) a session: build backends, open the source, record."""
         self.controller.start(spec if spec is not None else self.source_combo.currentText())
 
+    def _source_chosen(self) -> None:
+        """An entry of the source box was chosen. The editable box also says so when it loses the focus
+        (a click on a camera's tile): what runs already is not started again."""
+        text = self.source_combo.currentText().strip()
+        if text == CAMERAS_ITEM:
+            self.source_combo.setCurrentText(self.source_spec)
+            self.open_cameras()
+            return
+        if (self.running or self.starting) and text == self.source_spec:
+            return
+        self.start(text)
+
     def stop(self) -> None:
         self.controller.stop()
 
@@ -374,20 +417,33 @@ class MainWindow(QMainWindow):
 
     def _on_start_requested(self, spec: str) -> None:
         self.source_combo.setCurrentText(spec)
-        self.video.clear(f"Starting {spec}…")
+        line = self.source_combo.lineEdit()
+        if line is not None:  # several cameras make a long entry: show its start
+            line.setCursorPosition(0)
+        self.grid.clear(f"Starting {spec}…")
 
     def _on_session_opened(self, built: Built, src: SourceSpec) -> None:
         self._show_threshold()
         self._load_history()
         if self.source_combo.findText(src.spec) < 0:
-            self.source_combo.addItem(src.spec)
+            self.source_combo.insertItem(max(0, self.source_combo.count() - 1), src.spec)
+        line = self.source_combo.lineEdit()
+        if line is not None:  # several cameras make a long entry: show its start
+            line.deselect()
+            line.setCursorPosition(0)
+        self.source_combo.setToolTip(src.spec.replace("; ", "\n"))
 
     def _on_session_started(self, info: SessionInfo) -> None:
+        names = info.cameras or [""]
+        self.grid.set_cameras(names)
+        self.access.set_cameras(names)
+        self.plots.set_cameras(names)
+        self._camera_selected(self.grid.current)
         self.status_session.setText(f"session {info.session_id or info.label}")
         self.status_session.setToolTip(f"identity store: {info.store_path}")
 
     def _on_session_stopped(self, info: SessionInfo) -> None:
-        self.video.clear(
+        self.grid.clear(
             f"Stopped ({info.reason}). Session {info.session_id} saved: "
             f"{info.frames} frames, {info.events} events.\nPress F5 to start again."
         )
@@ -395,6 +451,49 @@ class MainWindow(QMainWindow):
     def _update_start_action(self) -> None:
         busy = self.running or self.starting
         self.start_action.setText("■ Stop" if busy else "▶ Start")
+
+    def open_cameras(self, modal: bool = True) -> Any:
+        """The Cameras dialog: one NAME=SOURCE per line; accepted, the cameras start in the grid."""
+        from gui.dialogs import CamerasDialog
+        from gui.views import split_sources
+
+        lines = split_sources(self.source_combo.currentText())
+        if len(lines) < 2:
+            lines = self.settings.cameras or lines
+        dlg = CamerasDialog(lines, self)
+
+        def accepted() -> None:
+            self.settings.cameras = dlg.lines()
+            self.start(dlg.spec())
+
+        dlg.accepted.connect(accepted)
+        if modal:
+            dlg.exec()
+        else:
+            dlg.show()
+        return dlg
+
+    # ================================================================== cameras
+    @property
+    def camera(self) -> str:
+        """The selected camera's name (its plots, its events, live enrollment)."""
+        return self.grid.current
+
+    def select_camera(self, name: str) -> None:
+        self.grid.select(name)
+
+    def set_grid_layout(self, layout: str) -> None:
+        """1, 2x2 or 3x3 (saved)."""
+        self.grid.set_layout(layout)
+
+    def _camera_selected(self, name: str) -> None:
+        self.plots.select_camera(name)
+        several = len(self.grid.tiles) > 1
+        self.plots_dock.setWindowTitle(f"Performance · camera {name}" if several else "Performance")
+        if several:
+            self.access.show_camera(name)
+        self.last_view = self._views.get(name)
+        self._update_status()
 
     def _open_file(self) -> None:
         path, _ = get_open_file_name(
@@ -404,36 +503,59 @@ class MainWindow(QMainWindow):
             self.start(path)
 
     # ================================================================== frames
-    def _display_size(self, w: int, h: int) -> None:
-        self.worker.display_size = (w, h)
+    def _display_size(self, name: str, w: int, h: int) -> None:
+        sizes = dict(self.worker.display_sizes)  # a new dict: the worker thread reads it
+        sizes[name] = (w, h)
+        self.worker.display_sizes = sizes
+        if len(self.grid.tiles) == 1:
+            self.worker.display_size = (w, h)
 
     def _on_frame_ready(self) -> None:
-        view = self.worker.take_frame()
-        if view is None:
+        views = self.worker.take_frames()
+        if not views:
             return
         self.controller.frame_shown()
-        self.last_view = view
-        self.frames_shown += 1
-        names = len(view.result.faces)
-        fps = f"{view.fps:.1f} FPS" if view.fps else "– FPS"
-        self.video.hud = f"{fps} · {names} face{'s' if names != 1 else ''} · {view.result.mode}"
-        self.video.set_frame(view)
-        if self.people.wizard is not None:
-            self.people.wizard.on_frame(view)
-        self.frameShown.emit(view)
+        single = len(self.grid.tiles) == 1
+        for view in views:
+            self._views[view.camera] = view
+            if view.camera == self.grid.current or single:
+                self.last_view = view
+            self.frames_shown += 1
+            if single:
+                names = len(view.result.faces)
+                fps = f"{view.fps:.1f} FPS" if view.fps else "– FPS"
+                self.video.hud = f"{fps} · {names} face{'s' if names != 1 else ''} · {view.result.mode}"
+            self.grid.set_frame(view)
+            wiz = self.people.wizard
+            if wiz is not None and view.camera == (wiz.camera or view.camera):
+                wiz.on_frame(view)
+            self.frameShown.emit(view)
 
     def _on_switched(self, mark: SwitchMark) -> None:
         self.plots.mark(mark)
         self.backendSwitched.emit(mark)
 
     def _update_status(self) -> None:
+        infos = self.worker.cameras
+        several = len(self.grid.tiles) > 1
+        if several:
+            self.grid.set_infos(infos)
         v = self.last_view
         if v is None or not self.running:
-            self.status_source.setText(self.source_spec)
+            self.status_source.setText(self.source_spec if not several else self._cameras_line(infos))
             self.status_perf.setText("")
             return
         lat = list(self.video.latencies_ms)[-30:]
         lat_txt = f" · latency {sorted(lat)[len(lat) // 2]:.0f} ms" if lat else ""
+        if several:
+            self.status_source.setText(self._cameras_line(infos))
+            info = next((i for i in infos if i.name == self.grid.current), None)
+            if info is not None:
+                fps = f"{info.fps:.1f}" if info.fps else "–"
+                self.status_perf.setText(
+                    f"{info.name}: {fps} FPS (capture {info.capture_fps:.1f}) · dropped {info.dropped}{lat_txt}"
+                )
+            return
         self.status_source.setText(f"{Path(self.source_spec).name or self.source_spec}: {v.status}")
         fps = f"{v.fps:.1f}" if v.fps else "–"
         remote = ""
@@ -443,6 +565,16 @@ class MainWindow(QMainWindow):
         self.status_perf.setText(
             f"{fps} FPS (capture {v.capture_fps:.1f}) · dropped {v.dropped}{lat_txt}{remote}"
         )
+
+    @staticmethod
+    def _cameras_line(infos: list[Any]) -> str:
+        """``4 cameras: 3 live, 1 ended``."""
+        if not infos:
+            return ""
+        states: dict[str, int] = {}
+        for i in infos:
+            states[i.state] = states.get(i.state, 0) + 1
+        return f"{len(infos)} cameras: " + ", ".join(f"{n} {state}" for state, n in states.items())
 
     # ================================================================== people (gui/people.py)
     def gui_store(self) -> Any:

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QWidget
 
 from gui.access import AccessPanel, pixmap_from_bgr
 from gui.controller import SessionController
-from gui.worker import EventView
+from gui.views import EventView
 
 
 class PeopleActions(QObject):
@@ -30,8 +30,10 @@ class PeopleActions(QObject):
         controller: SessionController,
         access: AccessPanel,
         say: Callable[[str], Any],
+        camera: Callable[[], str] | None = None,
     ) -> None:
         super().__init__(window)
+        self.camera = camera or (lambda: "")  # the selected camera: live enrollment captures from it
         self.dialog_parent = window  # the dialogs open over it
         self.controller = controller
         self.worker = controller.worker
@@ -65,7 +67,11 @@ class PeopleActions(QObject):
             return None
         live = None if self.controller.running else "no video is running (start a source first)"
         existing = [p["name"] for p in self.store().identities()]
-        wiz = EnrollWizard(self.worker, existing, live, self.dialog_parent, name=name)
+        camera = self.camera()
+        source = next((c.source for c in self.worker.cameras if c.name == camera), "")
+        wiz = EnrollWizard(
+            self.worker, existing, live, self.dialog_parent, name=name, camera=camera, camera_source=source
+        )
         wiz.saved.connect(self._enrolled)
         wiz.failed.connect(self.say)
         wiz.finished.connect(lambda _: setattr(self, "wizard", None))

@@ -1,7 +1,9 @@
 """Live plots (pyqtgraph): FPS, per-stage times, memory, power; a sliding window redrawn on a timer.
 
 Per-frame measurements arrive in the worker's bounded deque and are drained here at 4 Hz; nothing is
-drawn per frame. Backend switches are marked with a vertical line on every plot.
+drawn per frame. With several cameras the FPS and stage plots show the selected camera
+(:meth:`PlotsPanel.select_camera`); every camera's last minute is kept, so a newly selected camera's curves
+show at once. Backend switches are marked with a vertical line on every plot.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGridLayout, QLabel, QStackedWidget, QWidget
 
-from gui.worker import StatsPoint, SwitchMark
+from gui.views import StatsPoint, SwitchMark
 
 WINDOW_S = 60.0
 REFRESH_MS = 250
@@ -116,6 +118,9 @@ class PlotsPanel(QWidget):
         self.gpu = _Series(self.mem_plot, "GPU", "#4cd964", 2)
         self.power = _Series(self.power_plot, "power", "#e5534b", 2)
         self._shown_hist: deque[tuple[float, int]] = deque()  # (t, frames painted) for the shown FPS
+        self.camera = ""  # the camera the FPS and stage plots show ("": every point, one camera)
+        self.cameras: list[str] = []
+        self._points: dict[str, deque[StatsPoint]] = {}  # camera -> its last minute of points
 
         self.no_power = QLabel("Power: waiting for the first telemetry sample…")
         self.no_power.setObjectName("noPower")
@@ -200,15 +205,47 @@ class PlotsPanel(QWidget):
     def marks(self) -> list[float]:
         return [t for t, _ in self._marks]
 
+    # ------------------------------------------------------------------ cameras
+    def set_cameras(self, names: list[str]) -> None:
+        """A session's cameras: the plots show the first until another is selected."""
+        self.cameras = list(names)
+        self._points = {n: p for n, p in self._points.items() if n in names}
+        self.select_camera(names[0] if names else "")
+
+    def select_camera(self, name: str) -> None:
+        """Show camera ``name``'s FPS and stage times (its last minute at once, from the next redraw); the
+        window's dock title names the camera."""
+        self.camera = name
+        self._shown_hist.clear()  # another tile's painted frames
+        self._show_points(self._selected_points())
+
+    def _selected_points(self) -> Any:
+        points = self._points.get(self.camera)
+        if points is None and not self.camera and len(self._points) == 1:
+            points = next(iter(self._points.values()))
+        return points or ()
+
+    def _show_points(self, points: Any) -> None:
+        series = [self.fps, self.capture_fps, *self.stages.values()]
+        for s in series:
+            s.t.clear()
+            s.v.clear()
+        for pt in points:
+            self.fps.add(pt.t, pt.fps)
+            self.capture_fps.add(pt.t, pt.capture_fps or None)
+            for key, st in self.stages.items():
+                st.add(pt.t, pt.timings.get(key))
+
     # ------------------------------------------------------------------ timer
     def refresh(self) -> None:
         now = time.monotonic()
         if self._drain is not None:
             for pt in self._drain():
-                self.fps.add(pt.t, pt.fps)
-                self.capture_fps.add(pt.t, pt.capture_fps or None)
-                for key, series in self.stages.items():
-                    series.add(pt.t, pt.timings.get(key))
+                self._points.setdefault(pt.camera, deque()).append(pt)
+            for points in self._points.values():
+                while points and points[0].t < now - WINDOW_S - 1:
+                    points.popleft()
+            self._show_points(self._selected_points())
         if self._shown is not None:  # frames painted per second over the last ~1 s
             self._shown_hist.append((now, self._shown()))
             while len(self._shown_hist) > 2 and now - self._shown_hist[1][0] >= 1.0:

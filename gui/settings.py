@@ -1,6 +1,6 @@
 """Settings that persist between launches (QSettings: ``~/.config/FaceGate/FaceGate.conf`` on Linux).
 
-Kept: last source and recent sources, detector, recognizer, mode, the endpoint settings, a threshold per
+Kept: last source and recent sources, the cameras list and the grid layout, detector, recognizer, mode, the endpoint settings, a threshold per
 recognizer model, alert sound, loop files, window geometry and dock layout. A token is never stored,
 only the path of the file that holds it.
 """
@@ -74,6 +74,28 @@ class Settings:
         if isinstance(value, str):
             value = [value]
         return [str(v) for v in (value or []) if str(v)]
+
+    @property
+    def cameras(self) -> list[str]:
+        """The Cameras dialog's lines (``NAME=SOURCE``)."""
+        value: Any = self.q.value("source/cameras", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or []) if str(v)]
+
+    @cameras.setter
+    def cameras(self, lines: list[str]) -> None:
+        self.set("source/cameras", list(lines))
+
+    @property
+    def grid_layout(self) -> str:
+        """The camera grid's layout: ``1``, ``2x2`` or ``3x3``."""
+        value = self._str("view/grid", "2x2")
+        return value if value in ("1", "2x2", "3x3") else "2x2"
+
+    @grid_layout.setter
+    def grid_layout(self, layout: str) -> None:
+        self.set("view/grid", layout)
 
     @property
     def loop_files(self) -> bool:

@@ -10,7 +10,7 @@ from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from gui.worker import FrameView
+from gui.views import FrameView
 
 
 def to_qimage(bgr: np.ndarray) -> QImage:
@@ -43,6 +43,7 @@ class VideoView(QWidget):
         self.latencies_ms: deque[float] = deque(maxlen=2000)
         self.paint_ms: deque[float] = deque(maxlen=2000)
         self._painted_index = -1
+        self.top_margin = 0  # px above the picture kept free (a camera tile's header)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
         return QSize(960, 540)
@@ -65,8 +66,13 @@ class VideoView(QWidget):
     # ------------------------------------------------------------------ Qt events
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
+        self._emit_size()
+
+    def _emit_size(self) -> None:
         dpr = self.devicePixelRatioF()
-        self.displaySizeChanged.emit(int(self.width() * dpr), int(self.height() * dpr))
+        self.displaySizeChanged.emit(
+            int(self.width() * dpr), int(max(1, self.height() - self.top_margin) * dpr)
+        )
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt API
         self.doubleClicked.emit()
@@ -86,10 +92,11 @@ class VideoView(QWidget):
             return
         dpr = img.devicePixelRatio() or 1.0
         size = QSize(int(img.width() / dpr), int(img.height() / dpr))
-        if size.width() > self.width() or size.height() > self.height():  # the view shrank since
-            size.scale(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        area = self.rect().adjusted(0, self.top_margin, 0, 0)
+        if size.width() > area.width() or size.height() > area.height():  # the view shrank since
+            size.scale(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
         target = QRect(0, 0, size.width(), size.height())
-        target.moveCenter(self.rect().center())
+        target.moveCenter(area.center())
         p.drawImage(target, img)
         if self.hud:
             self._draw_hud(p, target)

@@ -1,10 +1,14 @@
-"""The inference worker: a QThread that owns the running session (source, engine, store connection).
+"""The inference worker: a QThread that owns the running session (cameras, engines, store connection).
+
+A session is a :class:`core.cameras.CameraSet` (one camera is a set of one): one pipeline, an engine
+(tracker, FPS, stats) per camera, fair rounds over the cameras' newest frames.
 
 Threads of a running window::
 
-    FrameGrabber thread (core)   reads the camera/file into a one-slot buffer: newest frame only,
+    FrameGrabber threads (core)  one per camera: reads it into a one-slot buffer, newest frame only,
                                  drops counted
-    InferenceWorker (this)       frame -> Engine.process -> events, crops, annotate, scale to the view size;
+    InferenceWorker (this)       CameraSet.round -> events, crops, annotate each camera's frame at its
+                                 tile's size;
                                  between frames: queued tasks (swap backends, threshold, gallery reload,
                                  enrollment samples, flush)
     BuilderThread (TaskThread)   builds + warms new backends, opens stores, exports CSVs
@@ -12,9 +16,9 @@ Threads of a running window::
     GUI thread                   takes the newest frame when told one is there, paints;
                                  plots redraw on a timer
 
-Frames reach the GUI through a one-slot mailbox: the worker emits ``frameReady`` only when the GUI took
-the previous frame, so at most one frame signal is ever queued and a slow GUI sees the newest frame,
-never a backlog. Per-frame measurements go to a bounded deque the plot timer drains; access events, which
+Frames reach the GUI through a mailbox with one slot per camera: the worker emits ``frameReady`` only
+when the GUI took the previous frames, so at most one frame signal is ever queued and a slow GUI sees each
+camera's newest frame, never a backlog. Per-frame measurements go to a bounded deque the plot timer drains; access events, which
 must never be dropped, go by their own signal.
 """
 
@@ -35,6 +39,17 @@ from PySide6.QtCore import Signal
 
 from gui.backends import Built
 from gui.tasks import TaskThread
+from gui.views import (
+    CameraInfo,
+    EnrollStatus,
+    EventView,
+    FrameView,
+    SessionInfo,
+    SourceSpec,
+    StatsPoint,
+    SwitchMark,
+    split_sources,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,113 +59,66 @@ THUMB_PX = 64
 LOOP_GAP = 100  # frame-index gap when a looping file restarts: no track survives the jump
 
 
-# ---------------------------------------------------------------------------------------------- payloads
-@dataclass
-class SourceSpec:
-    spec: str  # "demo", a camera index, a file, a URL, a folder
-    realtime: bool = True  # files play at their own FPS and drop frames like a camera
-    loop: bool = False  # start a file again at its end (the demo always loops)
-
-
-@dataclass
-class FrameView:
-    """What the GUI shows for one processed frame."""
-
-    image: np.ndarray  # BGR uint8, annotated, already scaled to the view size (C-contiguous)
-    result: Any  # core.types.FrameResult
-    capture_ts: float  # time.time() when the frame was captured
-    processed_ts: float  # time.time() when it was annotated and handed over
-    index: int
-    fps: float | None  # processed frames per second
-    capture_fps: float
-    dropped: int
-    status: str
-    scale: float  # display pixels per frame pixel
-
-
-@dataclass
-class EventView:
-    """One access event as the engine logged it (or as the store holds it, for past sessions)."""
-
-    timestamp: float  # time.time()
-    track_id: int
-    identity: str | None
-    distance: float | None
-    decision: str  # granted | denied | unknown
-    session: str
-    thumb: np.ndarray | None = None  # BGR, THUMB_PX high
-    crop: np.ndarray | None = None  # BGR face crop with margin (enroll "as someone else" from it)
-    event_id: int | None = None  # the store's events row id (None: no store, nothing to correct)
-    reason: str = ""  # matched | no-match | policy | schedule | identity-changed
-    kind: str = "decision"  # decision | change (a decided track's identity changed: an alarm)
-    previous: str | None = None  # kind "change": the identity the track had before
-    camera: str = ""
-    corrected_identity: str | None = None  # the newest operator correction, if any
-    corrected_by: str | None = None
-    corrected_at: str | None = None
-    correction_note: str = ""
-
-    @property
-    def corrected(self) -> bool:
-        return self.corrected_by is not None
-
-
-@dataclass
-class StatsPoint:
-    t: float  # time.monotonic()
-    fps: float | None
-    capture_fps: float
-    timings: dict[str, float]
-    faces: int
-    recognized: int
-    dropped: int
-
-
-@dataclass
-class SwitchMark:
-    t: float  # time.monotonic() of the first frame with the new backends
-    label: str
-    kind: str
-    build_ms: float
-    frames_during_build: int = 0
-
-
-@dataclass
-class SessionInfo:
-    session_id: str
-    label: str
-    source: str
-    store_path: Path | None
-    frames: int = 0
-    events: int = 0
-    reason: str = ""
-
-
-@dataclass
-class EnrollStatus:
-    ok: bool
-    reason: str
-    samples: int
-    min_samples: int
-    max_samples: int
-    pose_spread: float
-    required_spread: float
-    ready: bool  # enough good samples to finish (the head turn is advice, never required)
-    guidance: str
-    crop_jpeg: bytes | None = None  # the accepted sample's crop
-    paused: bool = False  # capture waits (a second face in view)
-    done: bool = False  # capture stopped by itself (enough samples with the head turn, or the maximum)
-
-
 @dataclass
 class _Session:
     spec: SourceSpec
-    source: Any
-    engine: Any
-    index_offset: int = 0
-    last_index: int = -1
-    dropped_base: int = 0
-    crops: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # track -> (thumb, crop)
+    cameras: Any  # core.cameras.CameraSet
+    last_index: dict[str, int] = field(default_factory=dict)  # camera -> newest frame index
+    # camera -> track -> (thumb, crop)
+    crops: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)  # looping cameras whose file could not be opened again
+
+    @property
+    def loop(self) -> bool:
+        return self.spec.loop or self.spec.spec == "demo"
+
+
+class _LoopGrabber:
+    """A restarted file's grabber, counting on from the previous run's frames and drops."""
+
+    def __init__(self, grabber: Any, dropped: int, captured: int) -> None:
+        object.__setattr__(self, "_g", grabber)
+        object.__setattr__(self, "_base", (dropped, captured))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._g, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._g, name, value)
+
+    @property
+    def dropped(self) -> int:
+        return int(self._base[0] + self._g.dropped)
+
+    @property
+    def captured(self) -> int:
+        return int(self._base[1] + self._g.captured)
+
+
+class _LoopSource:
+    """A file started again at its end: frame indices keep increasing (the store keys frame rows by
+    index, and no track survives the jump), drops keep counting."""
+
+    def __init__(self, source: Any, offset: int, dropped: int, captured: int) -> None:
+        self.inner = source
+        self.name = source.name
+        self.offset = offset
+        self.grabber = _LoopGrabber(source.grabber, dropped, captured)
+
+    def read(self, timeout: float | None = None) -> Any:
+        frame = self.inner.read(timeout)
+        return None if frame is None else dataclasses.replace(frame, index=frame.index + self.offset)
+
+    @property
+    def ended(self) -> bool:
+        return bool(self.inner.ended)
+
+    @property
+    def status(self) -> str:
+        return str(self.inner.status)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 @dataclass
@@ -160,6 +128,7 @@ class _LiveEnroll:
     max_samples: int
     capturing: bool = True
     due: float = 0.0
+    camera: str = ""  # the camera it captures from ("": the first)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -225,11 +194,14 @@ class InferenceWorker(TaskThread):
         super().__init__("facegate-inference")
         self.sampler = sampler
         self._annotators: dict[int, Any] = {}  # view height -> core.annotate.Annotator
-        self.display_size: tuple[int, int] = (960, 540)  # set by the video view when it resizes
+        self.display_size: tuple[int, int] = (960, 540)  # a camera's frames scale to this ...
+        self.display_sizes: dict[str, tuple[int, int]] = {}  # ... unless its tile has its own size
         self.stats: deque[StatsPoint] = deque(maxlen=5000)
         self.last_image: np.ndarray | None = None  # newest raw frame (warms new backends on it)
         self.frames_processed = 0  # read by the GUI (frames kept flowing during a switch?)
-        self._mailbox: FrameView | None = None
+        self.cameras: list[CameraInfo] = []  # the session's cameras (a new list each update: GUI reads)
+        self._cameras_at = 0.0
+        self._mailbox: dict[str, FrameView] = {}
         self._mail_lock = threading.Lock()
         self._pending = False
         # thread-side state (touched only in this thread)
@@ -254,12 +226,17 @@ class InferenceWorker(TaskThread):
         return a
 
     # ------------------------------------------------------------------ GUI side
-    def take_frame(self) -> FrameView | None:
-        """The newest frame (None if the GUI already took it); re-arms ``frameReady``."""
+    def take_frames(self) -> list[FrameView]:
+        """Each camera's newest frame since the last call (in camera order); re-arms ``frameReady``."""
         with self._mail_lock:
-            view, self._mailbox = self._mailbox, None
+            views, self._mailbox = self._mailbox, {}
             self._pending = False
-        return view
+        return list(views.values())
+
+    def take_frame(self) -> FrameView | None:
+        """The newest frame of any camera (None if the GUI already took them); re-arms ``frameReady``."""
+        views = self.take_frames()
+        return max(views, key=lambda v: v.processed_ts) if views else None
 
     def drain_stats(self) -> list[StatsPoint]:
         out = []
@@ -272,23 +249,31 @@ class InferenceWorker(TaskThread):
     # ------------------------------------------------------------------ thread: loop
     def idle(self) -> None:
         s = self._session
-        if s is None or s.source is None:
+        if s is None:
             self.run_pending(budget_s=0.05, wait_s=0.1)
             return
         self.run_pending(budget_s=0.03)
         s = self._session  # a task may have closed it
-        if s is None or s.source is None or self.stopping:
+        if s is None or self.stopping:
             return
-        frame = s.source.read(timeout=0.03)
-        if frame is None:
-            if s.source.ended:
-                self._source_ended(s)
-            return
+        cs = s.cameras
+        self._restart_ended(s)
         try:
-            self._process(s, frame)
-        except Exception as err:  # noqa: BLE001 - one bad frame must not end the session
-            log.exception("frame %d failed", frame.index)
-            self.message.emit(f"frame {frame.index} failed: {err}")
+            done = cs.round(timeout=0.03)
+        except Exception as err:  # noqa: BLE001 - one bad round must not end the session
+            log.exception("a round of frames failed")
+            self.message.emit(f"a frame failed: {err}")
+            done = []
+        for cam, result in done:
+            try:
+                self._process(s, cam, result)
+            except Exception as err:  # noqa: BLE001 - one bad frame must not end the session
+                log.exception("camera %s frame %d failed", cam.name, result.frame_index)
+                self.message.emit(f"{cam.name}: frame {result.frame_index} failed: {err}")
+        self._restart_ended(s)  # before the tiles hear of it: a looping file never shows "ended"
+        self._update_cameras(s, force=bool(done) and len(cs.cameras) == 1)
+        if not done and cs.ended and (not s.loop or len(s.gone) == len(cs.cameras)):
+            self.close_session("the source ended" if len(cs.cameras) == 1 else "every camera ended")
 
     def finish(self) -> None:
         try:
@@ -298,35 +283,58 @@ class InferenceWorker(TaskThread):
                 self._store.close()
                 self._store = None
 
+    def _update_cameras(self, s: _Session, force: bool = False) -> None:
+        """Refresh :attr:`cameras` (what the tiles and the status bar say), ~4 times a second."""
+        now = time.monotonic()
+        if not force and now - self._cameras_at < 0.25:
+            return
+        self._cameras_at = now
+        self.cameras = [
+            CameraInfo(
+                cam.name,
+                cam.source.name,
+                cam.state,
+                cam.status,
+                cam.engine.fps.fps(),
+                float(cam.source.grabber.fps),
+                cam.dropped,
+                cam.captured,
+                cam.frames,
+            )
+            for cam in s.cameras.cameras
+        ]
+
     # ------------------------------------------------------------------ thread: per frame
-    def _process(self, s: _Session, frame: Any) -> None:
-        index = s.index_offset + frame.index
-        s.last_index = index
-        dropped = s.dropped_base + s.source.grabber.dropped
-        engine = s.engine
-        result = engine.process(frame.image, index, frame.timestamp, frame.capture_ms, dropped)
-        self.last_image = frame.image
+    def _process(self, s: _Session, cam: Any, result: Any) -> None:
+        image = cam.last_image
+        index = int(result.frame_index)
+        s.last_index[cam.name] = index
+        dropped = cam.dropped
+        engine = cam.engine
+        self.last_image = image
         self.frames_processed += 1
+        crops = s.crops.setdefault(cam.name, {})
         for f in result.faces:
-            if f.track_id is not None and (f.track_id not in s.crops or f.tracking.needs_recognition):
-                s.crops[f.track_id] = face_crops(frame.image, f.box)
+            if f.track_id is not None and (f.track_id not in crops or f.tracking.needs_recognition):
+                crops[f.track_id] = face_crops(image, f.box)
         # the panel's rows and alerts come from the engine's logged events only, never from a face's
         # state before its decision (a face is "unknown" for a few frames while its votes come in)
-        events = [self._event_view(s, ev) for ev in result.events]
+        events = [self._event_view(cam, crops, ev) for ev in result.events]
         if events:
             self.eventsReady.emit(events)
         if engine.tracker is not None:
             active = {t.track_id for t in engine.tracker.tracks}
-            for tid in [t for t in s.crops if t not in active]:
-                del s.crops[tid]
-        if self._enroll is not None and self._enroll.capturing:
-            self._enroll_step(frame.image, s)
-        # annotate the frame at display size, so labels stay readable however small the view is
-        small, scale = fit(frame.image, self.display_size)
+            for tid in [t for t in crops if t not in active]:
+                del crops[tid]
+        e = self._enroll
+        if e is not None and e.capturing and (e.camera or s.cameras.cameras[0].name) == cam.name:
+            self._enroll_step(image, cam, index)
+        # annotate the frame at its tile's size, so labels stay readable however small the tile is
+        small, scale = fit(image, self.display_sizes.get(cam.name, self.display_size))
         shown = result if scale == 1.0 else scaled(result, scale)
-        display = self._annotator(small.shape[0]).annotate(small, shown, copy=small is frame.image)
+        display = self._annotator(small.shape[0]).annotate(small, shown, copy=small is image)
         fps = engine.fps.fps()
-        capture_fps = s.source.grabber.fps
+        capture_fps = cam.source.grabber.fps
         self.stats.append(
             StatsPoint(
                 time.monotonic(),
@@ -336,63 +344,79 @@ class InferenceWorker(TaskThread):
                 len(result.faces),
                 result.recognized,
                 dropped,
+                cam.name,
             )
         )
         self._publish(
             FrameView(
                 display,
                 result,
-                frame.timestamp,
+                result.timestamp,
                 time.time(),
                 index,
                 fps,
                 capture_fps,
                 dropped,
-                s.source.status,
+                cam.source.status,
                 scale,
+                cam.name,
+                cam.state,
             )
         )
 
-    def _event_view(self, s: _Session, ev: Any) -> EventView:
-        thumb, crop = s.crops.get(ev.track_id, (None, None))
+    def _event_view(self, cam: Any, crops: dict[int, Any], ev: Any) -> EventView:
+        thumb, crop = crops.get(ev.track_id, (None, None))
         return EventView(
             ev.timestamp,
             ev.track_id,
             ev.identity,
             ev.distance,
             ev.decision,
-            s.engine.session_label,
+            cam.engine.session_label,
             thumb,
             crop,
             event_id=ev.event_id,
             reason=ev.reason,
             kind=ev.kind,
             previous=ev.previous,
-            camera=ev.camera,
+            camera=ev.camera or cam.name,
         )
 
     def _publish(self, view: FrameView) -> None:
         with self._mail_lock:
-            self._mailbox = view
+            self._mailbox[view.camera] = view
             notify = not self._pending
             self._pending = True
         if notify:
             self.frameReady.emit()
 
-    def _source_ended(self, s: _Session) -> None:
-        if not (s.spec.loop or s.spec.spec == "demo"):
-            self.close_session("the source ended")
+    def _restart_ended(self, s: _Session) -> None:
+        if not s.loop:
             return
+        for cam in s.cameras.cameras:
+            if cam.source.ended and cam.name not in s.gone:
+                try:
+                    self._restart(s, cam)
+                except Exception as err:  # noqa: BLE001 - the file went away: that camera ends
+                    log.exception("restarting camera %s failed", cam.name)
+                    s.gone.add(cam.name)
+                    self.message.emit(f"{cam.name}: cannot start {cam.spec.source} again: {err}")
+
+    def _restart(self, s: _Session, cam: Any) -> None:
+        """A looping file ended: start it again. Its tracks end (the next round records and returns
+        their events); frame indices keep increasing (the store keys frame rows by index)."""
         from core.sources import open_source
 
-        # the file starts again: end its tracks (the next process() call records and returns their
-        # events), keep frame indices increasing (the store keys frame rows by index)
-        if s.engine.tracker is not None:
-            s.engine.tracker.end_all()
-        s.dropped_base += s.source.grabber.dropped
-        s.index_offset = s.last_index + LOOP_GAP
-        s.source.close()
-        s.source = open_source(s.spec.spec, realtime=s.spec.realtime)
+        if cam.engine.tracker is not None:
+            cam.engine.tracker.end_all()
+        old = cam.source
+        spec = cam.spec.source
+        offset = s.last_index.get(cam.name, -1) + LOOP_GAP
+        dropped, captured = cam.dropped, cam.captured
+        old.close()
+        fresh = _LoopSource(open_source(spec, realtime=s.spec.realtime), offset, dropped, captured)
+        fresh.grabber.wakeup = s.cameras.wakeup
+        cam.source = fresh
 
     # ------------------------------------------------------------------ thread: tasks (worker.call(...))
     def _store_for(self, path: Path | None) -> Any:
@@ -405,55 +429,76 @@ class InferenceWorker(TaskThread):
         return self._store
 
     def open_session(self, built: Built, spec: SourceSpec) -> SessionInfo:
-        """Open ``spec`` and start recording a session with ``built`` (closing any session first)."""
+        """Open ``spec``'s cameras and start recording a session with ``built`` (closing any session
+        first). ``spec.spec`` is one source, or several ``NAME=SRC`` entries (see :func:`split_sources`)."""
+        from core.cameras import CameraSet, open_cameras, parse_sources
         from core.config import Config
-        from core.engine import Engine
-        from core.sources import open_source
 
         self.close_session("new session")
-        source = open_source(spec.spec, realtime=spec.realtime)
+        specs = parse_sources(split_sources(spec.spec) or [spec.spec])
+        opened = open_cameras(specs, realtime=spec.realtime)
         try:
             store = self._store_for(built.store_path)
-            engine = Engine(
+            cameras = CameraSet(
                 built.pipeline,
+                opened,
                 store,
-                source_name=source.name,
                 mode=built.mode,
                 sampler=self.sampler,
                 tracker_config=Config.from_env().tracker,  # the one configuration (core/config.py)
             )
         except BaseException:
-            source.close()
+            for _, source in opened:
+                source.close()
             raise
         self.built = built
-        self._session = _Session(spec, source, engine)
-        info = SessionInfo(engine.session_id, engine.session_label, source.name, built.store_path)
+        self._session = _Session(spec, cameras)
+        self._mailbox = {}
+        self._update_cameras(self._session, force=True)
+        label = cameras.cameras[0].engine.session_label
+        info = SessionInfo(
+            cameras.session_id,
+            label,
+            self._source_name(cameras),
+            built.store_path,
+            cameras=[c.name for c in cameras.cameras],
+        )
         self.sessionStarted.emit(info)
         self.switched.emit(SwitchMark(time.monotonic(), "start", "session", built.build_ms))
         return info
 
+    @staticmethod
+    def _source_name(cameras: Any) -> str:
+        cams = cameras.cameras
+        return cams[0].source.name if len(cams) == 1 else ", ".join(c.name for c in cams)
+
     def close_session(self, reason: str = "stopped") -> SessionInfo | None:
-        """Stop the source, end the tracks (their events), save the session. Idempotent."""
+        """Stop the cameras, end the tracks (their events), save the session. Idempotent."""
         s, self._session = self._session, None
         if s is None:
             return None
+        cs = s.cameras
+        before = {c.name: len(c.engine.stats.events) for c in cs.cameras}
         try:
-            if s.source is not None:
-                s.source.close()
+            stats = cs.close()
         finally:
-            n = len(s.engine.stats.events)
-            stats = s.engine.close()
-            events = [self._event_view(s, ev) for ev in stats.events[n:]]
+            events = [
+                self._event_view(c, s.crops.get(c.name, {}), ev)
+                for c in cs.cameras
+                for ev in c.engine.stats.events[before[c.name] :]
+            ]
             if events:
                 self.eventsReady.emit(events)
+            self._update_cameras(s, force=True)
         info = SessionInfo(
-            s.engine.session_id,
-            s.engine.session_label,
-            s.source.name if s.source else "",
+            cs.session_id,
+            cs.cameras[0].engine.session_label,
+            self._source_name(cs),
             self.built.store_path if self.built else None,
-            stats.frames,
-            len(stats.events),
+            sum(st.frames for st in stats.values()),
+            sum(len(st.events) for st in stats.values()),
             reason,
+            [c.name for c in cs.cameras],
         )
         self.sessionEnded.emit(info)
         return info
@@ -468,8 +513,9 @@ class InferenceWorker(TaskThread):
         self.built = built
         s = self._session
         if s is not None:
-            s.engine.swap(built.pipeline)
-            s.engine.mode = built.mode
+            s.cameras.swap(built.pipeline)
+            for cam in s.cameras.cameras:
+                cam.engine.mode = built.mode
         if self._enroll is not None and old is not None and built.model != old.model:
             self._enroll = None
             self.enrollStatus.emit(
@@ -525,13 +571,14 @@ class InferenceWorker(TaskThread):
         s = self._session
         if s is None:
             return ""
-        s.engine.flush()
-        return str(s.engine.session_id)
+        for cam in s.cameras.cameras:
+            cam.engine.flush()
+        return str(s.cameras.session_id)
 
     @property
     def session_id(self) -> str:
         s = self._session
-        return str(s.engine.session_id) if s is not None else ""
+        return str(s.cameras.session_id) if s is not None else ""
 
     # ------------------------------------------------------------------ thread: enrollment
     def _new_job(self, name: str, min_samples: int = 1, require_pose_spread: float = 0.0) -> Any:
@@ -558,9 +605,11 @@ class InferenceWorker(TaskThread):
         require_pose_spread: float = 0.2,
         every_s: float = 0.25,
         max_samples: int = 15,
+        camera: str = "",
     ) -> EnrollStatus:
+        """Start an enrollment; ``live``: sample the frames of ``camera`` ("": the first camera)."""
         job = self._new_job(name, min_samples if live else 1, require_pose_spread if live else 0.0)
-        self._enroll = _LiveEnroll(job, every_s, max_samples, capturing=live)
+        self._enroll = _LiveEnroll(job, every_s, max_samples, capturing=live, camera=camera)
         return self._status(True, "waiting for a frame" if live else "add photos")
 
     def enroll_capture(self, on: bool) -> None:
@@ -588,7 +637,7 @@ class InferenceWorker(TaskThread):
             done,
         )
 
-    def _enroll_step(self, image: np.ndarray, s: _Session) -> None:
+    def _enroll_step(self, image: np.ndarray, cam: Any, index: int) -> None:
         e = self._enroll
         assert e is not None
         now = time.monotonic()
@@ -602,7 +651,7 @@ class InferenceWorker(TaskThread):
             )
             return
         n = len(e.job.samples)
-        check = e.job.add_live_frame(image, f"live:{s.source.name}#{s.last_index}")
+        check = e.job.add_live_frame(image, f"live:{cam.name}:{cam.source.name}#{index}")
         crop = e.job.samples[-1].crop_jpeg if len(e.job.samples) > n else None
         done = e.job.ready and e.job.pose_ok
         if done:

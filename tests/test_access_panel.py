@@ -12,7 +12,7 @@ pytest.importorskip("PySide6.QtWidgets", reason="the GUI needs PySide6 (pip inst
 pytest.importorskip("pytestqt", reason="GUI tests need pytest-qt")
 
 from gui.access import DECISION_COL, NOT_CALIBRATED, REASON_COL, AccessPanel  # noqa: E402
-from gui.worker import EnrollStatus, EventView  # noqa: E402
+from gui.views import EnrollStatus, EventView  # noqa: E402
 
 
 def _ev(track: int, name: str | None, decision: str, **kw) -> EventView:

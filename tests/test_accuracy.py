@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 
 from core.gallery import Gallery
+from core.registry import DEFAULT_RECOGNIZER
 from tests.helpers import embed_largest_faces
 
 
-@pytest.mark.parametrize("key", ["facenet128:onnxruntime", "facenet512:onnxruntime"])
+@pytest.mark.parametrize(
+    "key", list(dict.fromkeys([DEFAULT_RECOGNIZER, "facenet128:onnxruntime", "facenet512:onnxruntime"]))
+)
 def test_leave_one_person_out(key, detector, celeb_train, celeb_val) -> None:
     from core.registry import create_recognizer
 

@@ -11,6 +11,7 @@ import pytest
 
 from core import calibration as cal
 from core.imageio import load_image
+from core.registry import DEFAULT_RECOGNIZER
 from tests.helpers import embed_largest_faces
 
 ENROLL = ("ben_afflek", "elton_john")
@@ -84,9 +85,9 @@ def test_rates_at_matches_measured_rates_and_interpolates(celeb_embeddings, stra
     assert cal.rates_at(list(reversed(curve)), 1.1) == cal.rates_at(curve, 1.1)
 
 
-def test_impostor_embeddings_are_cached_per_model(detector, recognizer, strangers) -> None:
-    path = cal._cache_file(recognizer.model, detector)
-    assert path.is_file() and recognizer.model in path.name
+def test_impostor_embeddings_are_cached_per_recognizer_key(detector, recognizer, strangers) -> None:
+    path = cal._cache_file(recognizer, detector)
+    assert path.is_file() and recognizer.key.replace(":", "-") in path.name
     stamp = path.stat().st_mtime_ns
     again = cal.impostor_embeddings(detector, recognizer)
     assert path.stat().st_mtime_ns == stamp and np.array_equal(again, strangers)
@@ -95,7 +96,9 @@ def test_impostor_embeddings_are_cached_per_model(detector, recognizer, stranger
 # ------------------------------------------------------------------------------ the shipped defaults
 
 
-@pytest.mark.parametrize("key", ["facenet128:onnxruntime", "facenet512:onnxruntime"])
+@pytest.mark.parametrize(
+    "key", list(dict.fromkeys([DEFAULT_RECOGNIZER, "facenet128:onnxruntime", "facenet512:onnxruntime"]))
+)
 def test_default_threshold_accepts_no_stranger_at_the_demo_door(
     key, detector, celeb_train, celeb_val, fr_images
 ) -> None:

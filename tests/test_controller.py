@@ -27,7 +27,7 @@ from core.registry import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER  # noqa: E402
 from gui.backends import Built, Choice  # noqa: E402
 from gui.controller import SessionController  # noqa: E402
 from gui.settings import Settings  # noqa: E402
-from gui.worker import SessionInfo, SwitchMark  # noqa: E402
+from gui.views import SessionInfo, SwitchMark  # noqa: E402
 
 TFLITE = "facenet128:tflite"
 MISSING = "facenet512:tensorrt"

@@ -270,6 +270,7 @@ def test_this_is_not_x_adds_no_sample_and_enrolls_the_face_as_someone_else(
 def test_switching_the_recognizer_runtime_mid_stream(door, make_window, qtbot, tmp_path, monkeypatch) -> None:
     """Frames keep flowing while the new runtime builds; tracks keep their identities; the plots mark it."""
     import gui.controller as mw  # the controller builds switches
+    from core.registry import DEFAULT_RECOGNIZER
     from tests.conftest import skip_unless_available
 
     skip_unless_available("recognizer", "facenet128:tflite")
@@ -293,7 +294,7 @@ def test_switching_the_recognizer_runtime_mid_stream(door, make_window, qtbot, t
     at = seen.frames
     combo.setCurrentIndex(w.choice_index("recognizer", "facenet128:tflite"))  # as the operator picks it
     qtbot.waitUntil(lambda: seen.frames >= at + 15, timeout=20_000)  # the video runs during the build
-    assert w.applied["recognizer"] == "facenet128:onnxruntime"
+    assert w.applied["recognizer"] == DEFAULT_RECOGNIZER
     with qtbot.waitSignal(w.backendSwitched, timeout=20_000) as sig:
         release.set()
     mark = sig.args[0]

@@ -97,8 +97,9 @@ def test_boxes_and_landmarks_are_sane(photos: dict[str, np.ndarray]) -> None:
             assert min(left_eye[1], right_eye[1]) < nose[1] < max(mouth_left[1], mouth_right[1]), name
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
-def test_runtime_parity_with_tensorflow(runtime: str, photos: dict[str, np.ndarray], reference) -> None:
+def _assert_parity(runtime: str, photos: dict[str, np.ndarray], reference) -> None:
+    """The parity limits: the same faces as TensorFlow on every photo, box IoU >= 0.9, score within
+    0.05, landmarks within 10% of the face's size."""
     det = _detector(runtime)
     for name, img in photos.items():
         got, want = det.detect(img), reference[name]
@@ -107,6 +108,22 @@ def test_runtime_parity_with_tensorflow(runtime: str, photos: dict[str, np.ndarr
             assert box_iou(g.box, r.box) >= 0.9, (runtime, name, g.box, r.box)
             assert abs(g.score - r.score) < 0.05, (runtime, name, g.score, r.score)
             assert np.abs(g.landmarks - r.landmarks).max() < 0.1 * max(r.width, r.height), (runtime, name)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_runtime_parity_with_tensorflow(runtime: str, photos: dict[str, np.ndarray], reference) -> None:
+    _assert_parity(runtime, photos, reference)
+
+
+def test_the_default_detector_agrees_with_tensorflow(photos: dict[str, np.ndarray], reference) -> None:
+    """Issue 12: the default detector is available (fails, not skips) and within the parity limits;
+    the recognizer's side: tests/test_facenet.py::test_the_default_pair_agrees_with_tensorflow."""
+    from core.registry import DEFAULT_DETECTOR, backends
+
+    info = next(b for b in backends() if b.key == DEFAULT_DETECTOR)
+    assert info.available, f"the default {DEFAULT_DETECTOR} cannot run here: {info.reason}"
+    assert info.model == mt.MODEL, f"no TensorFlow reference here for {DEFAULT_DETECTOR}"
+    _assert_parity(info.runtime, photos, reference)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -85,8 +85,9 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 def test_columns_are_exactly_the_agreed_ones() -> None:
     assert FRAME_COLUMNS[:4] == ["session", "frame", "timestamp", "source"]
-    assert len(FRAME_COLUMNS) == 25 and len(set(FRAME_COLUMNS)) == 25
-    assert FRAME_COLUMNS[-3:] == ["rss_mb", "gpu_mem_mb", "power_w"]
+    assert len(FRAME_COLUMNS) == 26 and len(set(FRAME_COLUMNS)) == 26
+    # the camera column came with several cameras: appended, so every older column keeps its place
+    assert FRAME_COLUMNS[-4:] == ["rss_mb", "gpu_mem_mb", "power_w", "camera"]
     # the first six columns keep their place; why, on what evidence and where come after them
     assert EVENT_COLUMNS == [
         "timestamp",

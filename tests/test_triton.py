@@ -171,3 +171,17 @@ def test_the_cluster_model_repository_serves_every_mode_on_triton(door, run_cli,
         except Exception:  # noqa: BLE001 - still running: make sure it goes
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_the_repository_sets_onnxruntime_threads_per_instance(tmp_path):
+    """``--threads`` reaches each model's config and its model.py (a pod's CPU limit, not the node's cores)."""
+    from core.deploy.triton import main
+
+    assert main(["repository", str(tmp_path), "--instances", "2", "--threads", "3"]) == 0
+    for name in ("facenet128_crops", "facenet128_crops_jpeg", "facenet128_frame"):
+        config = (tmp_path / name / "config.pbtxt").read_text()
+        assert 'parameters { key: "threads" value: { string_value: "3" } }' in config
+        assert "instance_group [ { count: 2 kind: KIND_CPU } ]" in config
+        source = (tmp_path / name / "1" / "model.py").read_text()
+        compile(source, name, "exec")  # the template formats into valid Python
+        assert 'options = {"threads": threads} if threads > 0 else {}' in source

@@ -27,16 +27,17 @@ def prepare_store(plan: Plan, db: str | None) -> tuple[str, list[str]]:
     """The identity store every worker matches against (the demo people by default), with embeddings for
     every recognizer model in the plan. Returns (path, notes)."""
     from app.session import video_detector
-    from core.registry import DEFAULT_DETECTOR, backends, create_recognizer
+    from core.registry import DEFAULT_DETECTOR, DEFAULT_RECOGNIZER, backends, create_recognizer
 
     models: dict[str, str] = {}
     available = [b.key for b in backends() if b.kind == "recognizer" and b.available]
+    default_runtime = DEFAULT_RECOGNIZER.partition(":")[2]
     for g in plan.groups:
         if g.kind == "facegate" or g.baseline == "tf-tf":
             model = g.recognizer.partition(":")[0]
             # any runtime of the model gives the gallery's embeddings; prefer the default's runtime
             models.setdefault(
-                model, next((k for k in available if k == f"{model}:onnxruntime"), g.recognizer)
+                model, next((k for k in available if k == f"{model}:{default_runtime}"), g.recognizer)
             )
     notes = []
     if db:
@@ -51,7 +52,7 @@ def prepare_store(plan: Plan, db: str | None) -> tuple[str, list[str]]:
     from app.demo import ENROLLED, demo_db_path, demo_store
 
     det = None
-    for key in models.values() or ["facenet128:onnxruntime"]:
+    for key in models.values() or [DEFAULT_RECOGNIZER]:
         det = det or video_detector(DEFAULT_DETECTOR)
         demo_store(det, create_recognizer(key))
     notes.append(f"gallery: the demo people ({', '.join(ENROLLED)}) enrolled from their train photos")

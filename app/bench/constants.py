@@ -16,8 +16,9 @@ WARMUP_FRAMES = 3
 QUICK_FRAMES = 24
 QUICK_RESOLUTION = 720
 QUICK_MODES = ("local", "hybrid")
-#: the second recognizer runtime of --quick, first available wins (the edge's quantised model first)
-QUICK_SECOND_RUNTIMES = ("tflite-int8", "tflite", "tensorflow", "onnxruntime")
+#: the second recognizer runtime of --quick, first available that is not the default wins: the edge's
+#: quantised model, else fp32 onnxruntime (beside the int8 default: what quantising costs)
+QUICK_SECOND_RUNTIMES = ("tflite-int8", "onnxruntime", "tflite", "tensorflow")
 #: a face matches a reference face at IoU >= this; low enough for dlib's tighter square HOG boxes
 IOU_MATCH = 0.3
 SAMPLER_HZ = 5.0

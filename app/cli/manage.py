@@ -121,7 +121,8 @@ def cmd_sessions(ctx: Context, args: argparse.Namespace) -> int:
         def line(r: dict[str, Any]) -> str:
             return (
                 f"{r['id']}  {r['started']}  {r['state']:<10} {r['frames']:>6} frames {r['events']:>4} events  "
-                f"{r['mode']:<6} {r['detector']} + {r['recognizer']}  {r['source']}"
+                f"{r['mode']:<6} {r['detector']} + {r['recognizer']}  "
+                + (", ".join(f"{c['name']}={c['source']}" for c in r["cameras"]) or r["source"])
             )
 
         return _listing(store.sessions(), args.json, f"no sessions in {ctx.db_path}", line)
@@ -144,3 +145,52 @@ def cmd_sessions(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     print_error(f"unknown action {args.action!r}")
     return 2
+
+
+#: ``doors ACTION`` -> the arguments it takes (for its usage line)
+_DOOR_USAGE = {
+    "list": "doors list",
+    "set": "doors set CAMERA DOOR [--only-listed | --open]",
+    "unset": "doors unset CAMERA",
+    "allow": "doors allow DOOR PERSON [--schedule 'mon-fri 08:00-18:00']",
+    "deny": "doors deny DOOR PERSON",
+    "clear": "doors clear DOOR PERSON",
+    "remove": "doors remove DOOR",
+}
+_DOOR_ARGS = {"list": 0, "set": 2, "unset": 1, "allow": 2, "deny": 2, "clear": 2, "remove": 1}
+
+
+def cmd_doors(ctx: Context, args: argparse.Namespace) -> int:
+    """Which camera watches which door and who may pass it (db/doors.py)."""
+    store, names = ctx.store, args.names
+    if len(names) != _DOOR_ARGS[args.action]:
+        print_error("usage: " + _DOOR_USAGE[args.action])
+        return 2
+    if args.action == "list":
+
+        def line(d: dict[str, Any]) -> str:
+            rules = "; ".join(
+                f"{printable(r['name'])}: {r['policy']}" + (f" {r['schedule']}" if r["schedule"] else "")
+                for r in d["rules"]
+            )
+            who = "only listed people" if d["only_listed"] else "everyone allowed"
+            cams = ", ".join(d["cameras"]) or "no camera"
+            return f"{printable(d['name'])} ({cams}): {who}" + (f"; {rules}" if rules else "")
+
+        return _listing(store.doors(), args.json, f"no doors in {ctx.db_path}", line)
+    if args.action == "set":
+        only = True if args.only_listed else False if args.open else None
+        store.set_door(names[0], names[1], only_listed=only)
+        print_line(f"camera {printable(names[0])} watches {printable(names[1])}")
+    elif args.action == "unset":
+        store.set_door(names[0], None)
+        print_line(f"camera {printable(names[0])} watches no door")
+    elif args.action == "remove":
+        store.remove_door(names[0])
+        print_line(f"removed door {printable(names[0])} and its rules")
+    else:
+        policy = {"allow": "schedule" if args.schedule else "allowed", "deny": "denied", "clear": None}
+        store.set_door_rule(names[0], names[1], policy[args.action], args.schedule or "")
+        what = {"allow": "allowed" + (f" {args.schedule}" if args.schedule else ""), "deny": "denied"}
+        print_line(f"{printable(names[1])} at {printable(names[0])}: {what.get(args.action, 'no rule')}")
+    return 0

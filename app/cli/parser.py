@@ -8,7 +8,8 @@ from typing import Any
 
 from app.cli.calibrate import cmd_calibrate
 from app.cli.jobs import cmd_bench, cmd_run, cmd_serve
-from app.cli.manage import cmd_backends, cmd_identities, cmd_models, cmd_sessions
+from app.cli.manage import cmd_backends, cmd_doors, cmd_identities, cmd_models, cmd_sessions
+from app.cli.outbox import add_outbox_command, add_run_options
 from app.cli.photos import cmd_enroll, cmd_identify, cmd_verify
 from core.config import CROP_FORMATS, defaults
 
@@ -146,12 +147,40 @@ def _add_sessions(sub: Any, common: CliParser) -> None:
     p.set_defaults(func=cmd_sessions)
 
 
+def _add_doors(sub: Any, common: CliParser) -> None:
+    """``doors``: which camera watches which door, and who may pass it."""
+    p = sub.add_parser(
+        "doors",
+        parents=[common],
+        help="list | set CAMERA DOOR | unset CAMERA | allow|deny|clear DOOR PERSON | remove DOOR",
+    )
+    p.add_argument("action", choices=["list", "set", "unset", "allow", "deny", "clear", "remove"])
+    p.add_argument("names", nargs="*")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        "--only-listed", action="store_true", help="with set: only people allowed at this door may pass"
+    )
+    group.add_argument("--open", action="store_true", help="with set: everyone their own policy allows")
+    p.add_argument("--schedule", help="with allow: when, e.g. 'mon-fri 08:00-18:00; sat 09:00-12:00'")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doors)
+
+
 def _add_run(sub: Any, common: CliParser) -> None:
-    """``run``: process a video source headless."""
-    p = sub.add_parser("run", parents=[common], help="process a video source headless")
-    p.add_argument("--source", default="demo", help="demo | video file | image folder | camera index")
+    """``run``: process one or several video sources headless."""
+    p = sub.add_parser("run", parents=[common], help="process one or several video sources headless")
     p.add_argument(
-        "--frames", type=count_arg, default=0, help="stop after N frames (0: until the source ends)"
+        "--source",
+        action="append",
+        metavar="[NAME=]SRC",
+        help="demo | video file | image folder | camera index | rtsp/http URL; repeat for several cameras, "
+        "NAME=SRC names one (default names cam1, cam2, ... in order; default source: demo)",
+    )
+    p.add_argument(
+        "--frames",
+        type=count_arg,
+        default=0,
+        help="stop after N frames of each camera (0: until the sources end)",
     )
     p.add_argument("--export", metavar="FILE.csv", help="per-frame measurements CSV")
     p.add_argument("--events", metavar="FILE.csv", help="access events CSV")
@@ -201,6 +230,7 @@ def _add_run(sub: Any, common: CliParser) -> None:
         f"(default {defaults().remote.fallback_after_s})",
     )
     p.add_argument("--quiet", action="store_true", help="no per-frame status line")
+    add_run_options(p)  # --webhook, --mqtt, ... (app/cli/outbox.py)
     p.set_defaults(func=cmd_run)
 
 
@@ -288,7 +318,9 @@ _COMMANDS = (
     _add_models,
     _add_identities,
     _add_sessions,
+    _add_doors,
     _add_run,
+    add_outbox_command,
     _add_serve,
     _add_bench,
     _add_calibrate,

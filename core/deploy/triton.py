@@ -229,6 +229,7 @@ dynamic_batching {{
 }}
 instance_group [ {{ count: {instances} kind: {kind} }} ]
 parameters {{ key: "recognizer" value: {{ string_value: "{recognizer}" }} }}
+parameters {{ key: "threads" value: {{ string_value: "{threads}" }} }}
 """
 
 _FRAME_CONFIG = """\
@@ -248,6 +249,7 @@ dynamic_batching {{ max_queue_delay_microseconds: {delay} }}
 instance_group [ {{ count: {instances} kind: {kind} }} ]
 parameters {{ key: "detector" value: {{ string_value: "{detector}" }} }}
 parameters {{ key: "recognizer" value: {{ string_value: "{recognizer}" }} }}
+parameters {{ key: "threads" value: {{ string_value: "{threads}" }} }}
 """
 
 _MODEL_PY = '''\
@@ -271,7 +273,10 @@ class TritonPythonModel:
 
         params = {{k: v["string_value"] for k, v in json.loads(args["model_config"])["parameters"].items()}}
         limits = Limits(max_frames=1 << 16, max_crops=1 << 16)
-        recognizer = create_recognizer(params["recognizer"])
+        # onnxruntime threads per instance (0: one per core of the node, which a pod's CPU limit may not give)
+        threads = int(params.get("threads") or 0)
+        options = {{"threads": threads}} if threads > 0 else {{}}
+        recognizer = create_recognizer(params["recognizer"], **options)
         {build}
         self.InferRequest, self.Tensor = InferRequest, Tensor
 
@@ -350,7 +355,7 @@ def _repository_models(model: str, max_batch: int, common: dict[str, Any]) -> li
                 cls="FrameModel",
                 inp=FRAME_INPUT,
                 dtype="BYTES",
-                build="self.model = FrameModel(create_detector(params['detector']), recognizer, limits)",
+                build="self.model = FrameModel(create_detector(params['detector'], **options), recognizer, limits)",
                 convert="shape, value = data.shape, [bytes(b) for b in data.reshape(-1)]",
             ),
         ),
@@ -365,13 +370,15 @@ def write_model_repository(
     kind: str = "KIND_CPU",
     max_batch: int = 64,
     queue_delay_us: int = 2000,
+    threads: int = 0,
 ) -> list[Path]:
     """Write a Triton model repository serving FaceGate's two models; returns the files written.
 
     The models are Python-backend wrappers of :class:`core.deploy.server.FrameModel` and
     :class:`core.deploy.server.CropsModel` (same tensors as ``main.py serve``), so a cluster gives
     the same answers as the bundled endpoint; ``docs/triton.md`` shows how to put the FaceNet network
-    itself on the ONNX Runtime or TensorRT backend for GPU batching.
+    itself on the ONNX Runtime or TensorRT backend for GPU batching. ``threads``: onnxruntime threads
+    of each instance (0: one per core of the machine).
     """
     from core.registry import RECOGNIZER_MODULES, parse_key
 
@@ -386,6 +393,7 @@ def write_model_repository(
         "kind": kind,
         "d": dim,
         "delay": int(queue_delay_us),
+        "threads": max(0, int(threads)),
     }
     for name, config, model_py in _repository_models(model, max_batch, common):
         (root / name / "1").mkdir(parents=True, exist_ok=True)
@@ -484,6 +492,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector", default="mtcnn:onnxruntime")
     p.add_argument("--instances", type=int, default=1)
     p.add_argument("--kind", default="KIND_CPU", choices=["KIND_CPU", "KIND_GPU"])
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="onnxruntime threads per instance (default 0: one per core of the node; set it to the CPU "
+        "limit / --instances in a container)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "prepare":
@@ -496,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "repository":
         for path in write_model_repository(
-            args.out, args.recognizer, args.detector, args.instances, args.kind
+            args.out, args.recognizer, args.detector, args.instances, args.kind, threads=args.threads
         ):
             print(path)
         return 0

@@ -87,6 +87,11 @@ class RemotePipeline:
     def _begin_frame(self) -> None:
         self._net = _FrameNet()
 
+    def skip_frame(self) -> None:
+        """A frame the engine handles without the pipeline (nothing moved: core/motion.py): nothing
+        crossed the network for it."""
+        self._begin_frame()
+
     def _fall_back(self, t0: float | None, reason: str) -> None:
         if t0 is not None:
             self._net.lost(t0)

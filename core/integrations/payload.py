@@ -1,0 +1,59 @@
+"""What a delivery carries: the event's JSON (built once, when the event is stored), its signature and
+its MQTT topic."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from typing import Any
+
+#: the payload's format; a receiver can check it and a later FaceGate can add fields
+PAYLOAD_VERSION = 1
+SIGNATURE_HEADER = "X-FaceGate-Signature"
+TIMESTAMP_HEADER = "X-FaceGate-Timestamp"
+EVENT_HEADER = "X-FaceGate-Event"
+_TOPIC_UNSAFE = re.compile(r"[/+#\x00-\x1f]")
+
+
+def event_payload(row: dict[str, Any], door: str | None = None) -> str:
+    """The JSON body of one access event (an ``events`` row): compact, keys sorted, UTF-8 as-is."""
+    distance = row.get("distance")
+    body = {
+        "version": PAYLOAD_VERSION,
+        "event_id": int(row["id"]),
+        "time": row.get("timestamp") or "",  # ISO-8601 UTC, e.g. 2026-01-31T12:00:00.123+00:00
+        "camera": row.get("camera") or "",
+        "door": door,
+        "identity": row.get("identity"),  # None: nobody enrolled
+        "decision": row.get("decision"),  # granted | denied | unknown
+        "reason": row.get("reason") or "",
+        "kind": row.get("kind") or "decision",  # or "change": a decided track's identity changed
+        "previous": row.get("previous"),
+        "distance": None if distance is None else round(float(distance), 4),
+        "session": row.get("session_id"),
+        "track": row.get("track"),
+        "frame": row.get("frame"),
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>``: HMAC-SHA256, keyed with the UTF-8 ``secret``, of ``timestamp + "." + body``
+    (the X-FaceGate-Timestamp header's value, a dot, then the exact body bytes)."""
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, header: str) -> bool:
+    """What a receiver does (the tests use it too): compare in constant time."""
+    return hmac.compare_digest(signature(secret, timestamp, body), header or "")
+
+
+def topic(prefix: str, payload: dict[str, Any]) -> str:
+    """``<prefix>/<camera>/<decision>``; characters MQTT gives a meaning in a topic level ('/', '+', '#')
+    in a camera name become '_' (a camera named after a file path stays one level)."""
+    camera = _TOPIC_UNSAFE.sub("_", str(payload.get("camera") or "")) or "camera"
+    decision = _TOPIC_UNSAFE.sub("_", str(payload.get("decision") or "")) or "unknown"
+    return f"{prefix}/{camera}/{decision}"
