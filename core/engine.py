@@ -198,9 +198,8 @@ class Engine:
         if self.tracker is not None:
             self.tracker.update(faces, index, ts, image)
             todo = [f for f in faces if f.tracking.needs_recognition]
-            defer = getattr(
-                self.pipeline, "defer", None
-            )  # hybrid: routine questions are answered on a later frame
+            # hybrid: routine questions are answered on a later frame
+            defer = getattr(self.pipeline, "defer", None)
             if defer is not None:
                 todo = defer(image, faces, self._observe_late)
         else:
