@@ -11,7 +11,7 @@ import pytest
 from app.bench.cameras import check_names, parse_counts, verdict
 from app.bench.constants import CAMERA_COLUMNS
 from app.bench.plan import UsageError
-from app.bench.site import SITE, site_cameras, site_spans
+from app.bench.site import SITE, site_cameras, site_frames, site_passes, site_spans
 
 POLICY = {"ben_afflek": "granted", "jerry_seinfeld": "granted", "elton_john": "denied", "madonna": "denied"}
 
@@ -28,6 +28,12 @@ def test_cameras_beyond_the_four_videos_reuse_them_under_their_own_names() -> No
     assert cams[:4] == [(k, k) for k in SITE]
     assert cams[4:] == [("front-2", "front"), ("back-2", "back")]
     assert site_spans()["lobby"] == [("jerry_seinfeld", 6, 35), (None, 46, 75)]
+    # --frames longer than the videos: the people pass again
+    assert site_frames() == 86 and [site_passes(n) for n in (0, 40, 86, 87, 400)] == [1, 1, 1, 2, 5]
+    assert site_frames(passes=2) == 166 and site_spans(passes=2)["lobby"][2:] == [
+        ("jerry_seinfeld", 86, 115),
+        (None, 126, 155),
+    ]
 
 
 def test_everyone_named_right_means_each_appearance_decided_and_nothing_else() -> None:

@@ -34,7 +34,7 @@ from app.bench.constants import (
 from app.bench.plan import UsageError
 from app.bench.process import child_env
 from app.bench.report import write_csv
-from app.bench.site import SITE, site_cameras, site_spans
+from app.bench.site import SITE, site_cameras, site_frames, site_passes, site_spans, site_videos
 
 MAX_CAMERAS = 64
 
@@ -95,9 +95,11 @@ def check_names(
     }
 
 
-def camera_rows(result: dict[str, Any], detector: str, recognizer: str) -> list[dict[str, Any]]:
-    """One ``cameras.csv`` row per camera of a worker's result (run-wide values repeated on each)."""
-    spans = site_spans()
+def camera_rows(
+    result: dict[str, Any], detector: str, recognizer: str, spans: dict[str, list[Any]]
+) -> list[dict[str, Any]]:
+    """One ``cameras.csv`` row per camera of a worker's result (run-wide values repeated on each); ``spans``:
+    who passed each video (:func:`app.bench.site.site_spans`)."""
     rows = []
     for cam in result["cameras"]:
         names = check_names(cam["decisions"], spans[cam["video"]], cam["expected_decisions"], cam["played"])
@@ -247,10 +249,14 @@ def run_cameras_bench(ctx: Any, args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(exist_ok=True)
     (out / "videos").mkdir(exist_ok=True)
-    videos = {k: str(p.resolve()) for k, p in _site_videos(out / "videos", photos.people("val")).items()}
+    passes = site_passes(frames)  # --frames beyond one pass of the people: they pass again
+    videos = {
+        k: str(p.resolve())
+        for k, p in site_videos(out / "videos", photos.people("val"), passes=passes).items()
+    }
     db, gallery = _store(ctx, args)
     machine = machine_info()
-    spans = site_spans()
+    spans = site_spans(passes=passes)
     print(
         f"bench --cameras: {', '.join(map(str, counts))} cameras, each a 720p video at its own 20 FPS in real "
         f"time, {frames or 'all'} frames per camera, {det} + {rec}, one process per count; results in {out}/",
@@ -284,7 +290,7 @@ def run_cameras_bench(ctx: Any, args: argparse.Namespace) -> int:
                     failures.append(f"{n} cameras: {result['error']}")
                     print(f"{n} cameras: FAILED: {result['error']}", flush=True)
                     continue
-                mine = camera_rows(result, det, rec)
+                mine = camera_rows(result, det, rec, spans)
                 rows += mine
                 print(_count_line(n, mine), flush=True)
     except KeyboardInterrupt:
@@ -306,7 +312,7 @@ def run_cameras_bench(ctx: Any, args: argparse.Namespace) -> int:
         "detector": det,
         "recognizer": rec,
         "gallery": gallery,
-        "videos": ", ".join(f"{k}.avi" for k in SITE),
+        "videos": ", ".join(f"{k}.avi" for k in SITE) + f" ({site_frames(passes=passes)} frames each)",
         "verdict": line,
     }
     report = write_cameras_report(out, rows, figs, machine, settings, failures)
@@ -316,12 +322,6 @@ def run_cameras_bench(ctx: Any, args: argparse.Namespace) -> int:
     if interrupted:
         return 130
     return 1 if failed else 0
-
-
-def _site_videos(folder: Path, val: dict[str, list[Path]]) -> dict[str, Path]:
-    from app.bench.site import site_videos
-
-    return site_videos(folder, val)
 
 
 def _count_line(n: int, rows: Sequence[dict[str, Any]]) -> str:

@@ -291,9 +291,12 @@ def write_cameras_figure(rows: Rows, out: Path, single_stream: dict[str, float])
     ax.set_xlim(x0 - 0.2 * max(1, (counts[-1] - counts[0]) / 4), counts[-1] + 0.4)
     ax2.set_xlim(ax.get_xlim())
     ax.legend(fontsize=7, loc="upper right")
+    loads = [float(str(r[k]).split()[0]) for r in rows for k in ("load_before", "load_after") if r.get(k)]
+    busy = f"; 1-min load average {min(loads):.1f}-{max(loads):.1f} during the runs" if loads else ""
     fig.suptitle(
-        f"Several cameras in one process: {rows[0]['detector']} + {rows[0]['recognizer']} "
-        "(grey diamonds: one stream, this machine's study rerun)"
+        f"Several cameras in one process: {rows[0]['detector']} + {rows[0]['recognizer']}{busy}\n"
+        "(grey diamonds: one stream, this machine's study rerun)",
+        fontsize=10,
     )
     fig.tight_layout()
     name = "fig_cameras.png"

@@ -41,9 +41,10 @@ def _paste(frame: np.ndarray, tile: np.ndarray, x: int, y: int) -> None:
         frame[ya:yb, xa:xb] = tile[ya - y : yb - y, xa - x : xb - x]
 
 
-def site_videos(folder: Path, val: dict[str, list[Path]], stay: int = 30) -> dict[str, Path]:
+def site_videos(folder: Path, val: dict[str, list[Path]], stay: int = 30, passes: int = 1) -> dict[str, Path]:
     """One 720p, 20 FPS video per camera of :data:`SITE`: empty door, the first person stands (swaying)
-    for ``stay`` frames, empty, the second person, empty. Each camera has its own background tint."""
+    for ``stay`` frames, empty, the second person, empty (all that ``passes`` times, for longer runs).
+    Each camera has its own background tint."""
     import cv2
 
     out = {}
@@ -52,7 +53,7 @@ def site_videos(folder: Path, val: dict[str, list[Path]], stay: int = 30) -> dic
         ramp = np.linspace(0.6, 1.2, W, dtype=np.float32)[None, :, None]
         bg = np.clip(ramp * tint[None, None, :], 0, 255).astype(np.uint8).repeat(H, axis=0)
         frames: list[np.ndarray] = [bg.copy() for _ in range(6)]
-        for name, photo in people:
+        for name, photo in people * passes:
             tile = _portrait(val[name or STRANGER][photo])
             for i in range(stay):
                 f = bg.copy()
@@ -68,12 +69,25 @@ def site_videos(folder: Path, val: dict[str, list[Path]], stay: int = 30) -> dic
     return out
 
 
-def site_spans(stay: int = 30) -> dict[str, list[tuple[str | None, int, int]]]:
+def site_frames(stay: int = 30, passes: int = 1) -> int:
+    """Frames of each :func:`site_videos` video."""
+    return 6 + passes * len(next(iter(SITE.values()))) * (stay + 10)
+
+
+def site_passes(frames: int, stay: int = 30) -> int:
+    """The fewest passes whose videos hold ``frames`` frames (1 for 0: the plain videos)."""
+    passes = 1
+    while site_frames(stay, passes) < frames:
+        passes += 1
+    return passes
+
+
+def site_spans(stay: int = 30, passes: int = 1) -> dict[str, list[tuple[str | None, int, int]]]:
     """Each camera's appearances as (name, first frame, last frame), as :func:`site_videos` lays them out."""
     spans: dict[str, list[tuple[str | None, int, int]]] = {}
     for camera, people in SITE.items():
         first, mine = 6, []
-        for name, _ in people:
+        for name, _ in people * passes:
             mine.append((name, first, first + stay - 1))
             first += stay + 10
         spans[camera] = mine
