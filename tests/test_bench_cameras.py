@@ -37,21 +37,25 @@ def test_cameras_beyond_the_four_videos_reuse_them_under_their_own_names() -> No
 
 
 def test_everyone_named_right_means_each_appearance_decided_and_nothing_else() -> None:
-    spans = site_spans()["lobby"]  # jerry, then a stranger
-    ok = check_names([("jerry_seinfeld", "granted"), (None, "unknown")], spans, POLICY, 86)
+    spans = site_spans()["lobby"]  # jerry (frames 6-35), then a stranger (46-75)
+    ok = check_names([("jerry_seinfeld", "granted", 9), (None, "unknown", 50)], spans, POLICY, 86)
     assert ok == {"expected": 2, "wrong_names": 0, "missed": 0, "extra": 0, "named_right": True}
-    wrong = check_names([("ben_afflek", "granted"), (None, "unknown")], spans, POLICY, 86)
+    wrong = check_names([("ben_afflek", "granted", 9), (None, "unknown", 50)], spans, POLICY, 86)
     assert wrong["wrong_names"] == 1 and wrong["missed"] == 1 and not wrong["named_right"]
-    # jerry taken for a stranger: his appearance is missed and the stranger's decision comes twice
-    unknown = check_names([(None, "unknown"), (None, "unknown")], spans, POLICY, 86)
-    assert unknown["missed"] == 1 and unknown["extra"] == 1 and not unknown["named_right"]
-    # a wrong decision for the right name (denied where the store allows) is not right either
-    assert not check_names([("jerry_seinfeld", "denied"), (None, "unknown")], spans, POLICY, 86)[
+    # jerry's track too brief to name him (decided when it ended, after his last frame): missed + extra
+    brief = check_names([(None, "unknown", 36), (None, "unknown", 50)], spans, POLICY, 86)
+    assert brief["missed"] == 1 and brief["extra"] == 1 and not brief["named_right"]
+    # a second decision in one appearance, or a wrong decision for the right name, is not right either
+    twice = [("jerry_seinfeld", "granted", 9), ("jerry_seinfeld", "granted", 20), (None, "unknown", 50)]
+    assert check_names(twice, spans, POLICY, 86)["extra"] == 1
+    assert not check_names([("jerry_seinfeld", "denied", 9), (None, "unknown", 50)], spans, POLICY, 86)[
         "named_right"
     ]
     # only appearances played to their end must be decided; a started one may be
-    assert check_names([("jerry_seinfeld", "granted")], spans, POLICY, 60)["named_right"]
-    assert check_names([("jerry_seinfeld", "granted"), (None, "unknown")], spans, POLICY, 60)["named_right"]
+    assert check_names([("jerry_seinfeld", "granted", 9)], spans, POLICY, 60)["named_right"]
+    assert check_names([("jerry_seinfeld", "granted", 9), (None, "unknown", 55)], spans, POLICY, 60)[
+        "named_right"
+    ]
     assert check_names([], spans, POLICY, 30) == {
         "expected": 0, "wrong_names": 0, "missed": 0, "extra": 0, "named_right": True
     }  # fmt: skip

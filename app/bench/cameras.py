@@ -64,30 +64,37 @@ def check_names(
     expected_decisions: dict[str, str],
     played: int,
 ) -> dict[str, Any]:
-    """Compare a camera's decisions [(identity, decision)] with who passed it ``spans`` [(name, first,
-    last)]: each appearance that started within the ``played`` frames may be decided (name and the store's
-    decision, in order); one that was played to its end must be. Returns expected (appearances played to
-    their end), wrong_names (a name that never passed this camera), missed, extra (any other decision,
-    e.g. an unknown for an enrolled person or a second decision) and named_right (none of those)."""
-    started = [(name, last < played) for name, first, last in spans if first < played]
-    want = [(name, "unknown" if name is None else expected_decisions.get(name, "?")) for name, _ in started]
+    """Compare a camera's decisions [(identity, decision, frame)] with who passed it ``spans`` [(name,
+    first, last)]. A decision belongs to the appearance it was made in (the last one that began at or
+    before its frame: a track that ends is decided after its last frame); that appearance wants its name
+    and the store's decision (``expected_decisions``, "unknown" for a stranger). An appearance that began
+    within the ``played`` frames may be decided; one played to its end must be. Returns expected
+    (appearances played to their end), wrong_names (a name that never passed this camera), missed, extra
+    (any other decision: an unknown for an enrolled person, a wrong decision, a second one) and
+    named_right (none of those)."""
+    started = [(name, first, last < played) for name, first, last in spans if first < played]
     names = {name for name, _, _ in spans if name}
     wrong = extra = 0
     matched: set[int] = set()
-    i = 0
-    for identity, decision in decisions:
+    for identity, decision, frame in decisions:
         if identity and identity not in names:
             wrong += 1
             continue
-        j = next((k for k in range(i, len(want)) if want[k] == (identity or None, decision)), None)
-        if j is None:
+        k = max((i for i, (_, first, _) in enumerate(started) if first <= frame), default=None)
+        if k is None or k in matched:
             extra += 1
+            continue
+        name = started[k][0]
+        if (identity or None, decision) == (
+            name,
+            "unknown" if name is None else expected_decisions.get(name),
+        ):
+            matched.add(k)
         else:
-            matched.add(j)
-            i = j + 1
-    missed = sum(1 for k, (_, required) in enumerate(started) if required and k not in matched)
+            extra += 1
+    missed = sum(1 for k, (_, _, required) in enumerate(started) if required and k not in matched)
     return {
-        "expected": sum(1 for _, required in started if required),
+        "expected": sum(1 for _, _, required in started if required),
         "wrong_names": wrong,
         "missed": missed,
         "extra": extra,
@@ -132,7 +139,7 @@ def camera_rows(
             "rss_mb": result.get("rss_mb"),
             "load_before": _load_text(result.get("load_before")),
             "load_after": _load_text(result.get("load_after")),
-            "decisions": "; ".join(f"{i or 'stranger'}:{d}" for i, d in cam["decisions"]),
+            "decisions": "; ".join(f"{i or 'stranger'}:{d}@{f}" for i, d, f in cam["decisions"]),
         }
         rows.append(row)
     return rows

@@ -140,7 +140,11 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
                 "dropped": dropped,
                 "faces": st.faces,
                 "recognized": st.recognized,
-                "decisions": [[ev.identity, ev.decision] for ev in st.events],
+                # in the order of the frames they were made on (a track that ends is decided later)
+                "decisions": [
+                    [ev.identity, ev.decision, ev.frame_index]
+                    for ev in sorted(st.events, key=lambda e: e.frame_index)
+                ],
                 "expected_decisions": {
                     name: store.access(name, camera=cam.name)[0]
                     for name in {n for n, _, _ in c["spans"] if n}
