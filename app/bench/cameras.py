@@ -165,15 +165,16 @@ def _of(rows: Sequence[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     return [r for r in rows if r["cameras"] == n]
 
 
-def _store(ctx: Any, args: argparse.Namespace) -> tuple[str, str]:
-    """(database path, what it is): ``--db`` (its embeddings completed for the recognizer) or the demo's
-    own store, with the four SITE people enrolled from their train photos."""
+def _store(ctx: Any, args: argparse.Namespace, out: Path) -> tuple[str, str]:
+    """(database path, what it is): ``--db`` (its embeddings completed for the recognizer), or
+    ``out/site.db`` with the demo's people (the four SITE people) enrolled from their train photos, made
+    once per ``--out`` (the user's stores are never written to)."""
     from app.session import video_detector
     from core.registry import DEFAULT_DETECTOR, create_recognizer
+    from db.store import Store
 
     rec = create_recognizer(ctx.recognizer_key)
     if getattr(args, "db", None):
-        from db.store import Store
         from enroll.service import compute_missing_embeddings
 
         store = Store(args.db)
@@ -186,10 +187,13 @@ def _store(ctx: Any, args: argparse.Namespace) -> tuple[str, str]:
                 f"note: {', '.join(missing)} not enrolled in {args.db}: they cannot be named", file=sys.stderr
             )
         return str(args.db), f"gallery: {args.db}"
-    from app.demo import demo_db_path, demo_store
+    from app.demo import demo_store
+    from core.demo_video import DENIED, ENROLLED
 
-    demo_store(video_detector(DEFAULT_DETECTOR), rec)
-    return str(demo_db_path()), "gallery: the demo people enrolled from their train photos (the demo's store)"
+    path = out / "site.db"
+    demo_store(video_detector(DEFAULT_DETECTOR), rec, Store(path))
+    people = ", ".join(f"{n} (denied)" if n == DENIED else n for n in ENROLLED)
+    return str(path.resolve()), f"gallery: {people}, enrolled from their train photos into site.db"
 
 
 def _run_count(spec: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -261,7 +265,7 @@ def run_cameras_bench(ctx: Any, args: argparse.Namespace) -> int:
         k: str(p.resolve())
         for k, p in site_videos(out / "videos", photos.people("val"), passes=passes).items()
     }
-    db, gallery = _store(ctx, args)
+    db, gallery = _store(ctx, args, out)
     machine = machine_info()
     spans = site_spans(passes=passes)
     print(
