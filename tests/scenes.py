@@ -10,6 +10,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+# the four held-out door cameras of tests/test_cameras.py and `main.py bench --cameras` live in the app
+from app.bench.site import SITE as SITE
+from app.bench.site import SITE_FPS as SITE_FPS
+from app.bench.site import site_videos as site_videos
+
 FPS = 15
 W, H = 1280, 720
 
@@ -190,39 +195,3 @@ def lobby_scene(val: dict[str, list[Path]]) -> Scene:
     for label, name, _, first, n, *_ in plan:
         s.appearances.append((label, name, first, first + n - 1))
     return s
-
-
-#: the four held-out door cameras of tests/test_cameras.py and benchmarks/bench_cameras.py: who passes
-#: each, in order (None: a stranger); enrolled from the *train* photos, shown from *val* photos 1-4
-SITE = {
-    "front": [("ben_afflek", 1), ("jerry_seinfeld", 1)],
-    "back": [("elton_john", 2), ("madonna", 2)],
-    "lobby": [("jerry_seinfeld", 3), (None, 3)],
-    "garage": [("madonna", 4), ("ben_afflek", 4)],
-}
-SITE_FPS = 20
-
-
-def site_videos(folder: Path, val: dict[str, list[Path]], stay: int = 30) -> dict[str, Path]:
-    """One 720p, 20 FPS video per camera of :data:`SITE`: empty door, the first person stands (swaying)
-    for ``stay`` frames, empty, the second person, empty. Each camera has its own background tint."""
-    out = {}
-    for k, (camera, people) in enumerate(SITE.items()):
-        tint = np.array([40 + 25 * k, 60, 110 - 20 * k], np.float32)
-        ramp = np.linspace(0.6, 1.2, W, dtype=np.float32)[None, :, None]
-        bg = np.clip(ramp * tint[None, None, :], 0, 255).astype(np.uint8).repeat(H, axis=0)
-        frames: list[np.ndarray] = [bg.copy() for _ in range(6)]
-        for name, photo in people:
-            tile = portrait(val[name or "mindy_kaling"][photo])
-            for i in range(stay):
-                f = bg.copy()
-                paste(f, tile, 420 + 3 * (i % 4) + 40 * k, 160 + (i % 2))
-                frames.append(f)
-            frames += [bg.copy() for _ in range(10)]
-        path = folder / f"{camera}.avi"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), SITE_FPS, (W, H))
-        for f in frames:
-            writer.write(f)
-        writer.release()
-        out[camera] = path
-    return out

@@ -66,6 +66,10 @@ def run_bench(ctx: Any, args: argparse.Namespace) -> int:
     """
     from core.registry import backends
 
+    if getattr(args, "cameras", None):
+        from app.bench.cameras import run_cameras_bench
+
+        return run_cameras_bench(ctx, args)
     started = time.time()
     out = Path(getattr(args, "out", None) or "bench-out")
     try:

@@ -118,3 +118,56 @@ SUMMARY_COLUMNS = [
     "note",
 ]
 FACE_COLUMNS = ["run", "frame", "face", "x1", "y1", "x2", "y2", "score", "identity", "distance"]
+
+# ------------------------------------------------------------------ several cameras (bench --cameras)
+CAMERA_FPS_TARGET = 20.0  # each site video plays at its own 20 FPS
+CAMERA_FPS_HOLD = 18.0  # a camera "keeps up" at >= this processed FPS ...
+CAMERA_DROP_MAX = 0.10  # ... with at most this share of its frames dropped, everyone named right
+CAMERA_WARMUP_FRAMES = 2  # frames of each video processed before playing (models warmed at 720p)
+#: single-stream 720p numbers of this machine's study rerun (README "Speed" and "Benchmark",
+#: docs/bench/summary.csv): drawn beside the several-cameras figure; label -> FPS
+SINGLE_STREAM_720P: dict[str, float] = {
+    "one stream, every face recognised (bench, default pair)": 24.5,
+    "one stream with tracking (headless run, 3 people)": 20.1,
+    "study's TF/TF, every face recognised (bench)": 4.4,
+}
+CAMERA_COLUMNS = [
+    "cameras",
+    "camera",
+    "video",
+    "detector",
+    "recognizer",
+    "played",
+    "processed",
+    "seconds",
+    "fps",
+    "dropped",
+    "dropped_pct",
+    "faces",
+    "recognized",
+    "events",
+    "expected",
+    "wrong_names",
+    "missed",
+    "extra",
+    "named_right",
+    "holds",
+    "capture_ms_p50",
+    "detect_ms_p50",
+    "embed_ms_p50",
+    "match_ms_p50",
+    "total_ms_p50",
+    "round_ms_p50",
+    "detect_ms_mean",
+    "embed_ms_mean",
+    "match_ms_mean",
+    "total_ms_mean",
+    "round_ms_mean",
+    "rounds",
+    "busy_pct",
+    "cpu_percent",
+    "rss_mb",
+    "load_before",
+    "load_after",
+    "decisions",
+]

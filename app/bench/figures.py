@@ -239,3 +239,67 @@ def _accuracy(plt: Any, ok: Rows, resolutions: list[int]) -> tuple[Any, str, str
     fig.tight_layout()
     caption = "Face count drift, faces found and identities vs the TensorFlow reference"
     return fig, "fig_accuracy.png", caption
+
+
+def write_cameras_figure(rows: Rows, out: Path, single_stream: dict[str, float]) -> dict[str, str]:
+    """``bench --cameras``: per-camera processed FPS and drop % against the number of cameras, with the
+    20 FPS target, the 18 FPS / 10% bar and this machine's single-stream numbers beside them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from app.bench.constants import CAMERA_DROP_MAX, CAMERA_FPS_HOLD, CAMERA_FPS_TARGET
+
+    counts = sorted({int(r["cameras"]) for r in rows})
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12.5, 5.0))
+    cams = list(dict.fromkeys(r["camera"] for r in rows))
+    for k, cam in enumerate(cams):
+        mine = sorted((r for r in rows if r["camera"] == cam), key=lambda r: r["cameras"])
+        xs = [int(r["cameras"]) + 0.06 * (k - (len(cams) - 1) / 2) for r in mine]  # side by side
+        ax.plot(xs, [r["fps"] for r in mine], marker="o", linewidth=1, label=cam)
+        ax2.plot(xs, [r["dropped_pct"] for r in mine], marker="o", linewidth=1, label=cam)
+    worst = [min(r["fps"] for r in rows if r["cameras"] == n) for n in counts]
+    ax.plot(counts, worst, color="black", linewidth=2, label="slowest camera")
+    ax.axhline(CAMERA_FPS_TARGET, color="#55A868", linewidth=1.5, label=f"{CAMERA_FPS_TARGET:g} FPS (video)")
+    ax.axhline(
+        CAMERA_FPS_HOLD, color="#55A868", linestyle="--", linewidth=1, label=f"{CAMERA_FPS_HOLD:g} FPS bar"
+    )
+    x0 = counts[0] - 0.35 * max(1, (counts[-1] - counts[0]) / 4)  # the single-stream numbers, left of N=1
+    for label, fps in single_stream.items():
+        ax.plot([x0], [fps], marker="D", color="#8C8C8C", linestyle="none")
+        ax.annotate(
+            f"{fps:g}: {label}",
+            (x0, fps),
+            xytext=(6, 0),
+            textcoords="offset points",
+            fontsize=7,
+            va="center",
+            color="#555555",
+        )
+    ax.set_ylim(0, max([*single_stream.values(), CAMERA_FPS_TARGET, *(r["fps"] for r in rows)]) * 1.12)
+    ax.set_ylabel("processed FPS per camera")
+    ax.set_title("FPS per camera (720p, real time)")
+    ax2.axhline(100 * CAMERA_DROP_MAX, color="#C44E52", linestyle="--", linewidth=1, label="10% bar")
+    ax2.set_ylim(0, max(100 * CAMERA_DROP_MAX, *(r["dropped_pct"] for r in rows)) * 1.15)
+    ax2.set_ylabel("frames dropped per camera, %")
+    ax2.set_title("Dropped frames per camera")
+    for a in (ax, ax2):
+        a.set_xticks(counts, [str(n) for n in counts])
+        a.set_xlabel("cameras in one process")
+        a.grid(alpha=0.3)
+    ax.set_xlim(x0 - 0.2 * max(1, (counts[-1] - counts[0]) / 4), counts[-1] + 0.4)
+    ax2.set_xlim(ax.get_xlim())
+    ax.legend(fontsize=7, loc="upper right")
+    loads = [float(str(r[k]).split()[0]) for r in rows for k in ("load_before", "load_after") if r.get(k)]
+    busy = f"; 1-min load average {min(loads):.1f}-{max(loads):.1f} during the runs" if loads else ""
+    fig.suptitle(
+        f"Several cameras in one process: {rows[0]['detector']} + {rows[0]['recognizer']}{busy}\n"
+        "(grey diamonds: one stream, this machine's study rerun)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    name = "fig_cameras.png"
+    fig.savefig(out / name, dpi=110)
+    plt.close(fig)
+    return {name: "Processed FPS and dropped frames per camera as cameras are added"}

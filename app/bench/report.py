@@ -199,3 +199,105 @@ def _results_section(
         )
         lines.append("")
     return lines
+
+
+def cameras_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """``bench --cameras``: one line per N and camera, then where the time goes per N."""
+    head = (
+        "| cameras | camera | FPS | dropped | named right | events | detect ms p50 (mean) "
+        "| embed ms p50 (mean) | match ms p50 (mean) | capture ms p50 |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        named = (
+            "yes"
+            if r["named_right"]
+            else (f"no ({r['wrong_names']} wrong, {r['missed']} missed, {r['extra']} extra)")
+        )
+        lines.append(
+            f"| {r['cameras']} | {r['camera']} | {fmt(r['fps'])} | {r['dropped']} of {r['played']} "
+            f"({fmt(r['dropped_pct'], 0)}%) | {named} | {r['events']} | {_p50_mean(r, 'detect_ms')} "
+            f"| {_p50_mean(r, 'embed_ms')} | {_p50_mean(r, 'match_ms', 2)} | {fmt(r.get('capture_ms_p50'))} |"
+        )
+    lines += [
+        "",
+        "| cameras | slowest FPS | worst drops | all named | holds | round ms p50 (mean) | loop busy | CPU "
+        "| RSS MiB "
+        "| load before | load after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n in sorted({r["cameras"] for r in rows}):
+        rs = [r for r in rows if r["cameras"] == n]
+        r0 = rs[0]
+        lines.append(
+            f"| {n} | {fmt(min(r['fps'] for r in rs))} | {fmt(max(r['dropped_pct'] for r in rs), 0)}% "
+            f"| {'yes' if all(r['named_right'] for r in rs) else 'no'} "
+            f"| {'yes' if all(r['holds'] for r in rs) else 'no'} | {_p50_mean(r0, 'round_ms')} "
+            f"| {fmt(r0.get('busy_pct'), 0)}% | {fmt(r0.get('cpu_percent'), 0)}% | {fmt(r0.get('rss_mb'), 0)} "
+            f"| {r0.get('load_before', '')} | {r0.get('load_after', '')} |"
+        )
+    return "\n".join(lines)
+
+
+def _p50_mean(r: dict[str, Any], stage: str, digits: int = 1) -> str:
+    return f"{fmt(r.get(stage + '_p50'), digits)} ({fmt(r.get(stage + '_mean'), digits)})"
+
+
+def write_cameras_report(
+    out: Path,
+    rows: Sequence[dict[str, Any]],
+    figs: dict[str, str],
+    machine: dict[str, Any],
+    settings: dict[str, Any],
+    failures: Sequence[str],
+) -> Path:
+    """``out/report.md`` of ``bench --cameras``; returns its path."""
+    from app.bench.constants import SINGLE_STREAM_720P
+
+    lines = ["# FaceGate benchmark: several cameras in one process", ""]
+    lines.append(
+        f"Measured {settings['started']} ({settings['elapsed_s']:.0f} s) with `main.py bench --cameras "
+        f"{','.join(map(str, settings['counts']))}"
+        f"{' --frames ' + str(settings['frames']) if settings['frames'] else ''}`."
+    )
+    lines += _machine_section(machine, {})  # the load average is in the tables, per camera count
+    lines += [
+        "",
+        "## What ran",
+        "",
+        f"- cameras: the site videos ({settings['videos']}: 720p, 20 FPS, real faces from the val photos; "
+        "reused in turn beyond four, each camera with its own name), played in real time at their own FPS "
+        "(a camera keeps only its newest frame; frames overwritten meanwhile are dropped)",
+        f"- {settings['detector']} + {settings['recognizer']}, local, with tracking; one CameraSet round takes "
+        "each camera's newest frame, detects each, embeds all cameras' faces in one batch, matches",
+        f"- {settings['frames'] or 'all'} frames per camera; each camera count in a fresh process (models "
+        "loaded and warmed at 720p before the videos start playing)",
+        f"- {settings['gallery']}",
+        "- FPS = frames processed / seconds from the start of playback to the end; named right: each person "
+        "who passed the camera decided once, as the store's policy says, no wrong name, no extra decision",
+        "- stage times are medians per frame (capture = decoding the video frame, in the camera's own "
+        "thread); round ms = median (mean) per round of the frames' detect + embed + match (one embedding batch "
+        "for all cameras); loop busy = share of "
+        "the time the inference loop was processing; CPU = process CPU time / wall time (200% = 2 cores)",
+    ]
+    if failures:
+        lines += ["", "Failed:", ""] + [f"- {f}" for f in failures]
+    lines += ["", "## Results", "", cameras_markdown(rows), "", settings["verdict"], ""]
+    lines.append(
+        "Single-stream 720p numbers of this machine's study rerun, for comparison: "
+        + "; ".join(f"{k}: {v:g} FPS" for k, v in SINGLE_STREAM_720P.items())
+        + "."
+    )
+    lines.append("")
+    for name, caption in figs.items():
+        lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
+    lines += [
+        "## Files",
+        "",
+        "- `cameras.csv`: one row per camera count and camera (every column above, and the decisions)",
+        "- `frames-N.csv`, `events-N.csv`: the session CSVs of each camera count; `videos/`, `logs/`",
+        "",
+    ]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -277,7 +277,19 @@ def _add_bench(sub: Any, common: CliParser) -> None:
     p.add_argument("--quick", action="store_true", help="a small subset that runs in a few minutes")
     p.add_argument("--out", default="bench-out", help="folder for the CSVs, figures and report")
     p.add_argument("--runs", type=int, default=1, help="repetitions of each configuration")
-    p.add_argument("--frames", type=int, default=0, help="frames per run (0: the whole video)")
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=0,
+        help="frames per run (0: the whole video); with --cameras: per camera, the people passing again "
+        "when longer than the site videos (86 frames)",
+    )
+    p.add_argument(
+        "--cameras",
+        metavar="N,N,...",
+        help="instead of the study: N real-time 720p cameras in one process for each N (e.g. 1,2,4): FPS, "
+        "drops and names per camera",
+    )
     p.add_argument("--resolutions", default="480,720,1080", help="comma-separated: 480,720,1080")
     p.add_argument(
         "--backends",
