@@ -127,8 +127,8 @@ CAMERA_WARMUP_FRAMES = 2  # frames of each video processed before playing (model
 #: single-stream 720p numbers of this machine's study rerun (README "Speed" and "Benchmark",
 #: docs/bench/summary.csv): drawn beside the several-cameras figure; label -> FPS
 SINGLE_STREAM_720P: dict[str, float] = {
-    "one stream, every face recognised (bench, default pair)": 24.5,
-    "one stream with tracking (headless run, 3 people)": 20.1,
+    "one stream, every face recognised (bench, default pair)": 47.0,
+    "one stream, every face, the old onnxruntime pair (bench)": 24.5,
     "study's TF/TF, every face recognised (bench)": 4.4,
 }
 CAMERA_COLUMNS = [
