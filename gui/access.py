@@ -48,7 +48,7 @@ CHANGE_BACKGROUND = QColor(122, 31, 31, 150)  # rows of "change" events (identit
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 DECISION_ROLE = Qt.ItemDataRole.UserRole + 2  # "granted" | "denied" | "unknown" | "change" (filtering)
 COLUMNS = ["", "Time", "Name", "Decision", "Why", "Dist.", "Track", "Camera"]
-NAME_COL, DECISION_COL, REASON_COL, CAMERA_COL = 2, 3, 4, 7
+NAME_COL, DECISION_COL, REASON_COL, TRACK_COL, CAMERA_COL = 2, 3, 4, 6, 7
 REASON_TEXT = {
     "matched": "matched",
     "no-match": "no match",
@@ -483,6 +483,9 @@ class AccessPanel(QWidget):
         self.camera_filter.blockSignals(False)
         self.camera_filter.setVisible(several)
         self.table.setColumnHidden(CAMERA_COL, not several)
+        # the camera takes the track id's place: track ids repeat across cameras, and the video labels
+        # (#3) and the row's tooltip still carry them; the names keep their width in a narrow panel
+        self.table.setColumnHidden(TRACK_COL, several)
         self._refilter()
 
     def show_camera(self, name: str) -> None:
