@@ -49,9 +49,11 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                stamp = self.headers.get(TIMESTAMP_HEADER, "")
-                ok = verify(SECRET, stamp, body, self.headers.get(SIGNATURE_HEADER, ""))
-                ok = ok and abs(time.time() - int(stamp)) < 300  # a stale timestamp is a replay
+                ok = verify(SECRET, body, self.headers.get(SIGNATURE_HEADER, ""))
+                event = json.loads(body) if ok else {}
+                sent_at = event.pop("sent_at", 0)  # signed with the body: a stale one is a replay
+                ok = ok and abs(time.time() - sent_at) < 300
+                ok = ok and self.headers.get(TIMESTAMP_HEADER) == str(sent_at)
                 with receiver.lock:
                     if not ok:
                         receiver.bad_signatures += 1
@@ -60,7 +62,7 @@ class Receiver:
                         receiver.fail_next -= 1
                         status = receiver.fail_status
                     else:
-                        receiver.accepted.append({"path": self.path, "event": json.loads(body)})
+                        receiver.accepted.append({"path": self.path, "event": event})
                         status = 204
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -162,13 +164,14 @@ def test_webhook_gets_each_event_signed_and_in_order(store) -> None:
     assert rx.accepted[2]["event"]["identity"] is None and rx.accepted[2]["event"]["decision"] == "unknown"
     rows = store.outbox()
     assert [r["state"] for r in rows] == ["delivered"] * 6 and all(r["attempts"] == 1 for r in rows)
-    # what is signed: the timestamp header, a dot, the exact body; any other key or body fails
-    body = rows[0]["payload"].encode()
-    from core.integrations.payload import signature
+    # what is signed: the exact body (the event with this try's sent_at); any other key or body fails
+    from core.integrations.payload import signature, signed_body
 
-    assert verify(SECRET, "1700000000", body, signature(SECRET, "1700000000", body))
-    assert not verify("other", "1700000000", body, signature(SECRET, "1700000000", body))
-    assert not verify(SECRET, "1700000001", body, signature(SECRET, "1700000000", body))
+    body = signed_body(rows[0]["payload"], 1700000000)
+    assert json.loads(body) == {**json.loads(rows[0]["payload"]), "sent_at": 1700000000}
+    assert verify(SECRET, body, signature(SECRET, body))
+    assert not verify("other", body, signature(SECRET, body))
+    assert not verify(SECRET, signed_body(rows[0]["payload"], 1700000001), signature(SECRET, body))
 
 
 def test_the_event_and_its_deliveries_are_one_transaction(store) -> None:

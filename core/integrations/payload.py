@@ -39,16 +39,22 @@ def event_payload(row: dict[str, Any], door: str | None = None) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """``sha256=<hex>``: HMAC-SHA256, keyed with the UTF-8 ``secret``, of ``timestamp + "." + body``
-    (the X-FaceGate-Timestamp header's value, a dot, then the exact body bytes)."""
-    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+def signed_body(payload: str, sent_at: int) -> bytes:
+    """The body of one try: the stored event JSON with ``sent_at`` (unix seconds of this try) added, so
+    a receiver can refuse a replayed old request by its age; the signature covers it."""
+    body = json.loads(payload)
+    body["sent_at"] = int(sent_at)
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def verify(secret: str, timestamp: str, body: bytes, header: str) -> bool:
+def signature(secret: str, body: bytes) -> str:
+    """``sha256=<hex>``: HMAC-SHA256 of the exact body bytes, keyed with the UTF-8 ``secret``."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, body: bytes, header: str) -> bool:
     """What a receiver does (the tests use it too): compare in constant time."""
-    return hmac.compare_digest(signature(secret, timestamp, body), header or "")
+    return hmac.compare_digest(signature(secret, body), header or "")
 
 
 def topic(prefix: str, payload: dict[str, Any]) -> str:

@@ -12,7 +12,14 @@ import ssl
 import time
 from typing import Any
 
-from core.integrations.payload import EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature, topic
+from core.integrations.payload import (
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    signature,
+    signed_body,
+    topic,
+)
 
 USER_AGENT = "FaceGate-webhook/1"
 #: HTTP statuses worth retrying: the receiver is busy or down, not refusing this event
@@ -33,9 +40,9 @@ def _tls_context(ca_cert: str) -> ssl.SSLContext:
 
 
 class Webhook:
-    """POST the event JSON to ``url`` with ``X-FaceGate-Timestamp`` (unix seconds, this try's) and
-    ``X-FaceGate-Signature: sha256=HMAC(secret, timestamp + "." + body)``; ``X-FaceGate-Event`` is the
-    event id (the same on every retry: receivers dedupe on it)."""
+    """POST the event JSON (with ``sent_at``, this try's unix seconds) to ``url`` with
+    ``X-FaceGate-Signature: sha256=HMAC-SHA256(secret, body)``; ``X-FaceGate-Timestamp`` repeats
+    ``sent_at`` and ``X-FaceGate-Event`` is the event id (the same on every retry: receivers dedupe on it)."""
 
     kind = "webhook"
 
@@ -61,14 +68,15 @@ class Webhook:
     def send(self, payload: str) -> None:
         import http.client
 
-        body = payload.encode("utf-8")
-        stamp = str(int(time.time()))
+        sent_at = int(time.time())
+        body = signed_body(payload, sent_at)
+        stamp = str(sent_at)
         event_id = str(json.loads(payload).get("event_id", ""))
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             TIMESTAMP_HEADER: stamp,
-            SIGNATURE_HEADER: signature(self.secret, stamp, body),
+            SIGNATURE_HEADER: signature(self.secret, body),
             EVENT_HEADER: event_id,
             "Idempotency-Key": f"facegate-event-{event_id}",
         }
