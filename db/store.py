@@ -29,6 +29,7 @@ import numpy as np
 from core.errors import StoreError
 from core.gallery import Gallery
 from db.doors import DoorsMixin
+from db.history import HistoryMixin
 from db.outbox import OUTBOX_MIGRATION, OutboxMixin
 
 SCHEMA_VERSION = 5
@@ -216,7 +217,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 JOURNAL_MODE = "delete"
 
 
-class Store(DoorsMixin, OutboxMixin):
+class Store(DoorsMixin, OutboxMixin, HistoryMixin):
     """The identity store. Transactions are short (one enrollment, one second of frame rows, one event),
     so a lock is held for milliseconds; between them nothing is locked."""
 

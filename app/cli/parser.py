@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from app.cli.calibrate import cmd_calibrate
+from app.cli.events import add_events_command
 from app.cli.jobs import cmd_bench, cmd_run, cmd_serve
 from app.cli.manage import cmd_backends, cmd_doors, cmd_identities, cmd_models, cmd_sessions
 from app.cli.outbox import add_outbox_command, add_run_options
@@ -332,6 +333,7 @@ _COMMANDS = (
     _add_sessions,
     _add_doors,
     _add_run,
+    add_events_command,
     add_outbox_command,
     _add_serve,
     _add_bench,
