@@ -48,20 +48,48 @@ class DoorsMixin:
     def identity_id(self, name: str) -> int | None:  # pragma: no cover - provided by Store
         raise NotImplementedError
 
+    if TYPE_CHECKING:  # provided by AuditMixin (db/audit.py); no runtime stub that could shadow it
+
+        def _audit(
+            self, action: str, subject: str, before: Any, after: Any, user: str | None = None
+        ) -> None: ...
+
+    def _camera_state(self, camera: str) -> dict[str, Any]:
+        door = self.door_of(camera)
+        row = (
+            self.db.execute("SELECT only_listed FROM doors WHERE name = ?", [door]).fetchone()
+            if door
+            else None
+        )
+        return {"door": door, "only_listed": bool(row[0]) if row else None}
+
+    def _rule_state(self, door: str, ident: int) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT policy, schedule FROM door_access WHERE door = ? AND identity_id = ?", [door, ident]
+        ).fetchone()
+        return {"policy": row[0], "schedule": row[1]} if row else None
+
     # ------------------------------------------------------------------ set up
     def set_door(self, camera: str, door: str | None, only_listed: bool | None = None) -> None:
         """Camera ``camera`` watches ``door`` (created if new); ``door`` None: the camera watches no door.
         ``only_listed`` (when given) sets the door's rule for people without a rule of their own."""
         camera = check_name("camera", camera)
+        if door is not None:
+            door = check_name("door", door)
         with self.transaction():
+            before = self._camera_state(camera)
             if door is None:
                 self.db.execute("DELETE FROM camera_doors WHERE camera = ?", [camera])
-                return
-            door = check_name("door", door)
-            self.db.execute("INSERT OR IGNORE INTO doors(name, only_listed) VALUES (?, 0)", [door])
-            if only_listed is not None:
-                self.db.execute("UPDATE doors SET only_listed = ? WHERE name = ?", [int(only_listed), door])
-            self.db.execute("INSERT OR REPLACE INTO camera_doors(camera, door) VALUES (?, ?)", [camera, door])
+            else:
+                self.db.execute("INSERT OR IGNORE INTO doors(name, only_listed) VALUES (?, 0)", [door])
+                if only_listed is not None:
+                    self.db.execute(
+                        "UPDATE doors SET only_listed = ? WHERE name = ?", [int(only_listed), door]
+                    )
+                self.db.execute(
+                    "INSERT OR REPLACE INTO camera_doors(camera, door) VALUES (?, ?)", [camera, door]
+                )
+            self._audit("door", f"camera {camera}", before, self._camera_state(camera))
 
     def set_door_rule(self, door: str, name: str, policy: str | None, schedule: str = "") -> None:
         """``name`` at ``door``: ``allowed``, ``denied`` or ``schedule``; None removes their rule."""
@@ -78,6 +106,7 @@ class DoorsMixin:
         if policy is not None:
             check_policy(policy, schedule)
         with self.transaction():
+            before = self._rule_state(door, ident)
             if policy is None:
                 self.db.execute("DELETE FROM door_access WHERE door = ? AND identity_id = ?", [door, ident])
             else:
@@ -85,12 +114,14 @@ class DoorsMixin:
                     "INSERT OR REPLACE INTO door_access(door, identity_id, policy, schedule) VALUES (?, ?, ?, ?)",
                     [door, ident, policy, schedule if policy == "schedule" else ""],
                 )
+            self._audit("door rule", f"{name} at {door}", before, self._rule_state(door, ident))
 
     def remove_door(self, door: str) -> None:
         door = check_name("door", door)
         if not self.door_exists(door):
             raise StoreError(f"no door named {door!r}")
         with self.transaction():
+            self._audit("remove door", door, next(d for d in self.doors() if d["name"] == door), None)
             self.db.execute("DELETE FROM door_access WHERE door = ?", [door])
             self.db.execute("DELETE FROM camera_doors WHERE door = ?", [door])
             self.db.execute("DELETE FROM doors WHERE name = ?", [door])

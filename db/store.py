@@ -28,11 +28,12 @@ import numpy as np
 
 from core.errors import StoreError
 from core.gallery import Gallery
+from db.audit import AUDIT_MIGRATION, AuditMixin
 from db.doors import DoorsMixin
 from db.history import HistoryMixin
 from db.outbox import OUTBOX_MIGRATION, OutboxMixin
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 POLICIES = ("allowed", "denied", "schedule")
 #: ``meta`` key prefix of a running session's recorder ({"pid", "host"}), deleted by end_session. Kept in
 #: ``meta`` rather than new ``sessions`` columns so that no schema step is needed (other FaceGate versions
@@ -118,6 +119,7 @@ MIGRATIONS: dict[int, list[str]] = {
             policy TEXT NOT NULL, schedule TEXT NOT NULL DEFAULT '', PRIMARY KEY (door, identity_id))""",
     ],
     5: OUTBOX_MIGRATION,  # integrations: one row per (event, delivery target), db/outbox.py
+    6: AUDIT_MIGRATION,  # alarm acknowledgements and the audit trail, db/audit.py
 }
 
 
@@ -217,7 +219,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 JOURNAL_MODE = "delete"
 
 
-class Store(DoorsMixin, OutboxMixin, HistoryMixin):
+class Store(AuditMixin, DoorsMixin, OutboxMixin, HistoryMixin):
     """The identity store. Transactions are short (one enrollment, one second of frame rows, one event),
     so a lock is held for milliseconds; between them nothing is locked."""
 
@@ -410,7 +412,7 @@ class Store(DoorsMixin, OutboxMixin, HistoryMixin):
         geo = list(crop_faces) if crop_faces is not None else [None] * n
         now = _now()
         with self.transaction():
-            ident = self.identity_id(name)
+            ident, before = self.identity_id(name), self._person_state(name)
             if ident is None:
                 cur = self.db.execute(
                     "INSERT INTO identities(name, created, notes, policy, schedule) VALUES (?, ?, ?, ?, ?)",
@@ -432,6 +434,7 @@ class Store(DoorsMixin, OutboxMixin, HistoryMixin):
                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                     [ident, cur.lastrowid, model, int(vec.size), vec.astype("<f4").tobytes(), q, sha, now],
                 )
+            self._audit_enroll(name, before, n, model)
         return n
 
     # ------------------------------------------------------------------ other models' embeddings
@@ -498,6 +501,7 @@ class Store(DoorsMixin, OutboxMixin, HistoryMixin):
             raise StoreError(f"{new!r} is already enrolled; choose another name")
         with self.transaction():
             self.db.execute("UPDATE identities SET name = ? WHERE name = ?", [new, old])
+            self._audit("rename", old, {"name": old}, {"name": new})
 
     def remove(self, name: str) -> None:
         """Remove a person and their samples/embeddings; their past events stay readable."""
@@ -505,6 +509,7 @@ class Store(DoorsMixin, OutboxMixin, HistoryMixin):
         if ident is None:
             raise StoreError(f"no enrolled person named {name!r}")
         with self.transaction():
+            self._audit("remove", name, self._person_state(name), None)
             self.db.execute("DELETE FROM identities WHERE id = ?", [ident])
 
     def set_policy(self, name: str, policy: str, schedule: str = "") -> None:
@@ -512,6 +517,7 @@ class Store(DoorsMixin, OutboxMixin, HistoryMixin):
         if self.identity_id(name) is None:
             raise StoreError(f"no enrolled person named {name!r}")
         with self.transaction():
+            self._audit_policy(name, policy, schedule)
             self.db.execute(
                 "UPDATE identities SET policy = ?, schedule = ? WHERE name = ?", [policy, schedule, name]
             )
@@ -668,21 +674,12 @@ class Store(DoorsMixin, OutboxMixin, HistoryMixin):
         if self.db.execute("SELECT 1 FROM events WHERE id = ?", [event_id]).fetchone() is None:
             raise StoreError(f"no event with id {event_id}")
         with self.transaction():
+            self._audit_correction(event_id, identity, note, user)
             cur = self.db.execute(
                 "INSERT INTO corrections(event_id, identity, note, user, created) VALUES (?, ?, ?, ?, ?)",
                 [event_id, identity, note, user or os_user(), _now()],
             )
         return _inserted_id(cur)
-
-    def corrections(self, event_id: int | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT id, event_id, identity, note, user, created FROM corrections"
-        args: list[Any] = []
-        if event_id is not None:
-            sql += " WHERE event_id = ?"
-            args.append(event_id)
-        cur = self.db.execute(sql + " ORDER BY id", args)
-        cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
 
     # ------------------------------------------------------------------ calibrated thresholds
     def save_calibration(
@@ -698,6 +695,7 @@ class Store(DoorsMixin, OutboxMixin, HistoryMixin):
         impostor_set: str = "",
     ) -> int:
         with self.transaction():
+            self._audit_calibration(model, target_far, threshold, far, frr)
             cur = self.db.execute(
                 """INSERT INTO calibrations(model, created, target_far, threshold, far, frr, genuine, impostor,
                                             impostor_set, curve) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",

@@ -700,7 +700,11 @@ class IdentityManager(QDialog):
         if (
             name
             and QMessageBox.question(
-                self, "Remove", f"Remove {name} and their samples? Their past events stay readable."
+                self,
+                "Remove",
+                f"Remove {name} and their samples? Their past events stay readable.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,  # Enter keeps them
             )
             == QMessageBox.StandardButton.Yes
         ):

@@ -279,8 +279,11 @@ class MainWindow(QMainWindow):
         self.status_source = QLabel()
         self.status_perf = QLabel()
         self.status_session = QLabel()
+        self.status_alarms = QLabel()  # "open alarms: N" (db/audit.py; main.py alarms ack ID closes one)
+        self.status_alarms.setToolTip("unknown, denied and tailgating events not yet acknowledged")
+        self._alarm_ticks = 0
         sb.addWidget(self.notice_label, 1)
-        for w in (self.status_source, self.status_perf, self.status_session):
+        for w in (self.status_alarms, self.status_source, self.status_perf, self.status_session):
             sb.addPermanentWidget(w)
         self._notice_timer = QTimer(self)
         self._notice_timer.setSingleShot(True)
@@ -389,7 +392,14 @@ class MainWindow(QMainWindow):
         self.access.load_history(rows, exclude_session=current)
 
     def _threshold_changed(self, model: str, value: float) -> None:
+        before = self.controller.threshold_for(model)
+        if before is None and self.built is not None and self.built.local.recognizer.model == model:
+            before = float(self.built.local.threshold)  # the model's default, in force until now
         self.controller.set_threshold(model, value)
+        try:  # the audit trail (db/audit.py); the slider works without it
+            self.gui_store().record_threshold(model, before, value)
+        except Exception as err:  # noqa: BLE001 - the store may be unreadable or locked
+            log.warning("cannot record the threshold change in the audit trail: %s", err)
         self.say(f"threshold for {model}: {value:.2f}", 4000)
 
     # ================================================================== sessions
@@ -535,7 +545,19 @@ class MainWindow(QMainWindow):
         self.plots.mark(mark)
         self.backendSwitched.emit(mark)
 
+    def _update_alarms(self) -> None:
+        """The open-alarm count in the status bar, read every 5 s (each status tick is 0.5 s)."""
+        self._alarm_ticks = (self._alarm_ticks + 1) % 10
+        if self._alarm_ticks != 1:
+            return
+        try:
+            self.status_alarms.setText(f"open alarms: {self.gui_store().open_alarm_count()}")
+        except Exception as err:  # noqa: BLE001 - the store may be unreadable: no count, no crash
+            log.debug("cannot count open alarms: %s", err)
+            self.status_alarms.setText("")
+
     def _update_status(self) -> None:
+        self._update_alarms()
         infos = self.worker.cameras
         several = len(self.grid.tiles) > 1
         if several:

@@ -6,6 +6,7 @@ import argparse
 import math
 from typing import Any
 
+from app.cli.alarms import add_alarms_commands
 from app.cli.calibrate import cmd_calibrate
 from app.cli.events import add_events_command
 from app.cli.jobs import cmd_bench, cmd_run, cmd_serve
@@ -334,6 +335,7 @@ _COMMANDS = (
     _add_doors,
     _add_run,
     add_events_command,
+    add_alarms_commands,
     add_outbox_command,
     _add_serve,
     _add_bench,
