@@ -323,6 +323,8 @@ def test_switching_the_recognizer_runtime_mid_stream(door, make_window, qtbot, t
     # the choice and the threshold persist to the next launch
     w.access.slider.setValue(95)
     qtbot.waitUntil(lambda: w.settings.threshold("facenet128") == 0.95, timeout=5_000)
+    moved = [r for r in w.gui_store().audit() if r["action"] == "threshold"]  # the audit trail has it
+    assert moved and moved[-1]["subject"] == "facenet128" and moved[-1]["after"] == {"threshold": 0.95}
     w.close()
     again = make_window(video, db, start=False, settings=settings)
     assert again.want["recognizer"] == "facenet128:tflite"
