@@ -548,7 +548,7 @@ class MainWindow(QMainWindow):
     def _update_alarms(self) -> None:
         """The open-alarm count in the status bar, read every 5 s (each status tick is 0.5 s)."""
         self._alarm_ticks = (self._alarm_ticks + 1) % 10
-        if self._alarm_ticks != 1:
+        if self._alarm_ticks != 1 or self.built is None:  # no backends yet: no store opened (or created) here
             return
         try:
             self.status_alarms.setText(f"open alarms: {self.gui_store().open_alarm_count()}")
