@@ -107,7 +107,7 @@ class PeopleActions(QObject):
         self.worker.call(self.worker.reload_gallery)
 
     def not_this_person(self, selection: tuple[int, EventView]) -> None:
-        from gui.enroll import CorrectionDialog
+        from gui.correction import CorrectionDialog
 
         eid, ev = selection
         existing = [p["name"] for p in self.store().identities()]
@@ -122,7 +122,7 @@ class PeopleActions(QObject):
             self.correct_event(eid, None)
 
     def enroll_face(self, selection: tuple[int, EventView]) -> None:
-        from gui.enroll import CorrectionDialog
+        from gui.correction import CorrectionDialog
 
         eid, ev = selection
         if ev.identity:
