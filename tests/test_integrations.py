@@ -215,6 +215,26 @@ def test_a_receiver_down_for_a_while_gets_every_event_once_in_order(store) -> No
     assert worker.stats[target].retries >= 5 and worker.stats[target].delivered == 6
 
 
+def test_a_new_run_tries_what_an_earlier_run_left_at_once(store) -> None:
+    """Rows an earlier run left pending with a long backoff (its receiver was down for minutes) are
+    tried as soon as the next run's worker starts, not after that run's backoff: a short run would
+    otherwise end before they are due (CI caught a run that delivered nothing)."""
+    rx = Receiver()
+    target = f"webhook {rx.url}"
+    store.outbox_targets = (target,)
+    session = store.start_session("cam", "local")
+    ids = add_events(store, session, 2)
+    head = store.outbox()[0]
+    store.outbox_failed(head["id"], "connection refused", time.time() + 3600)  # an hour of backoff
+    worker = worker_for(store, {target: Webhook(rx.url, SECRET, 2.0)}).start()
+    try:
+        assert wait_for(lambda: len(rx.ids()) == 2, 10), rx.ids()
+    finally:
+        worker.stop(1.0)
+        rx.close()
+    assert rx.ids() == ids
+
+
 def test_a_refused_event_is_given_up_the_next_ones_go_on_and_retry_brings_it_back(store) -> None:
     rx = Receiver(fail_next=1, fail_status=400)  # a 4xx: sending the same bytes again cannot help
     target = f"webhook {rx.url}"

@@ -99,9 +99,11 @@ class DeliveryWorker:
         store = None
         try:
             store = self.open_store()
+            first = True  # rows an earlier run left pending are tried at once: their backoff was its own
             while True:
                 try:
-                    sent, wait = self.deliver(store, target)
+                    sent, wait = self.deliver(store, target, due_now=first)
+                    first = False
                 except Exception as err:  # e.g. the database is locked for long: try again later
                     log.warning("outbox %s: %s", target, err)
                     sent, wait = 0, 1.0
@@ -116,9 +118,10 @@ class DeliveryWorker:
                 store.close()
 
     # ------------------------------------------------------------------ one pass
-    def deliver(self, store: Any, target: str) -> tuple[int, float]:
+    def deliver(self, store: Any, target: str, due_now: bool = False) -> tuple[int, float]:
         """Send ``target``'s due rows in order, at most ``batch``; (rows delivered, seconds until the head
-        row is due again). Also what the tests drive directly."""
+        row is due again). ``due_now``: the head row is due whatever its backoff says (a new run's first
+        pass). Also what the tests drive directly."""
         transport, stats = self.transports[target], self.stats[target]
         sent = 0
         while sent < self.batch:
@@ -126,7 +129,7 @@ class DeliveryWorker:
             if row is None:
                 return sent, self.poll_s
             now = time.time()
-            if row["next_attempt_at"] > now:
+            if row["next_attempt_at"] > now and not due_now:
                 return sent, row["next_attempt_at"] - now
             if self._stop.is_set() and time.monotonic() >= self._deadline:
                 return sent, 0.0
