@@ -31,6 +31,7 @@ from core.gallery import Gallery
 from db.doors import DoorsMixin
 from db.history import HistoryMixin
 from db.outbox import OUTBOX_MIGRATION, OutboxMixin
+from db.retention import RetentionMixin
 
 SCHEMA_VERSION = 5
 POLICIES = ("allowed", "denied", "schedule")
@@ -217,7 +218,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 JOURNAL_MODE = "delete"
 
 
-class Store(DoorsMixin, OutboxMixin, HistoryMixin):
+class Store(DoorsMixin, OutboxMixin, HistoryMixin, RetentionMixin):
     """The identity store. Transactions are short (one enrollment, one second of frame rows, one event),
     so a lock is held for milliseconds; between them nothing is locked."""
 
