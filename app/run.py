@@ -19,16 +19,20 @@ if TYPE_CHECKING:
 def run_headless(ctx: Any, args: argparse.Namespace) -> int:
     from app.integrations import Integrations, integrations_config
     from core.cameras import open_cameras
+    from db.retention import apply_config
 
     specs = _check_arguments(args)  # every argument that can be wrong, before sources, models or store open
     integrations = Integrations.from_config(integrations_config(ctx.config, args))  # --webhook, --mqtt
     cameras = open_cameras(specs)  # files deliver every frame until the run starts (see _run)
     try:
         store, pipe = _open_session(ctx, args, specs)
+        line = apply_config(store, ctx.config.retention)  # retention periods, blur_unknown (db/retention.py)
     except BaseException:
         for _, source in cameras:
             source.close()
         raise
+    if line:
+        print(line, flush=True)
     integrations.start(store)  # every event stored from now on is delivered through the outbox
     try:
         return _run(ctx, args, cameras, store, pipe)

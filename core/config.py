@@ -197,6 +197,22 @@ class ModelsConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long recordings are kept (days; 0 keeps them forever) and whether unknown faces are blurred.
+    Applied when a run or the window starts and by ``main.py retention apply`` (db/retention.py)."""
+
+    frames_days: float = 0.0  # per-frame measurement rows of sessions that ended this long ago
+    events_days: float = 0.0  # access events (their corrections and pending deliveries go with them)
+    snapshots_days: float = 0.0  # the face snapshot (JPEG) of events; the event itself stays
+    blur_unknown: bool = False  # store an unknown person's face snapshot blurred beyond recognition
+
+    def __post_init__(self) -> None:
+        for name in ("frames_days", "events_days", "snapshots_days"):
+            value = getattr(self, name)
+            _check("retention", name, value == value and 0 <= value <= 36500, "between 0 and 36500 days")
+
+
+@dataclass(frozen=True)
 class Config:
     """Every section; ``Config()`` is the shipped defaults."""
 
@@ -207,6 +223,7 @@ class Config:
     remote: RemoteConfig = field(default_factory=RemoteConfig)
     serve: ServeLimits = field(default_factory=ServeLimits)
     integrations: IntegrationsConfig = field(default_factory=IntegrationsConfig)  # webhooks, MQTT
+    retention: RetentionConfig = field(default_factory=RetentionConfig)  # retention and privacy
 
     def replace(self, **sections: Mapping[str, Any]) -> Config:
         """A copy with fields of sections replaced, e.g. ``cfg.replace(remote={"jpeg_quality": 70})``;

@@ -20,6 +20,7 @@ import numpy as np
 from core.config import TrackerConfig
 from core.motion import StillGate
 from core.pipeline import frame_result
+from core.privacy import event_snapshot
 from core.protocols import FacePipeline
 from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, access_event_row, frame_row
 from core.tracking import AccessEvent, Tracker
@@ -286,7 +287,7 @@ class Engine:
                 ev.identity,
                 None if ev.distance is None else float(ev.distance),
                 ev.decision,
-                thumbnail=self._thumbs.get(ev.track_id),
+                thumbnail=event_snapshot(self._thumbs.get(ev.track_id), ev.decision, self.store),
                 frame=ev.frame_index,
                 observations=ev.observations,
                 reason=ev.reason,

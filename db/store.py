@@ -32,6 +32,7 @@ from db.audit import AUDIT_MIGRATION, AuditMixin
 from db.doors import DoorsMixin
 from db.history import HistoryMixin
 from db.outbox import OUTBOX_MIGRATION, OutboxMixin
+from db.retention import RetentionMixin
 
 SCHEMA_VERSION = 6
 POLICIES = ("allowed", "denied", "schedule")
@@ -219,7 +220,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 JOURNAL_MODE = "delete"
 
 
-class Store(AuditMixin, DoorsMixin, OutboxMixin, HistoryMixin):
+class Store(AuditMixin, DoorsMixin, OutboxMixin, HistoryMixin, RetentionMixin):
     """The identity store. Transactions are short (one enrollment, one second of frame rows, one event),
     so a lock is held for milliseconds; between them nothing is locked."""
 

@@ -94,6 +94,7 @@ class AccessPanel(QWidget):
     enrollFace = Signal(object)  # EventView whose face the operator wants to enroll
     thresholdChanged = Signal(str, float)  # recognizer model, L2 threshold
     alertSoundChanged = Signal(bool)
+    enrollFirst = Signal()  # the first-run banner's button: open the enrollment wizard
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -106,7 +107,9 @@ class AccessPanel(QWidget):
         self._keep: int | None = None  # the event the operator selected: kept through refills/filters
         self.model_name = ""
         self._default_threshold = 1.0
+        self.nobody_enrolled = False  # first run: no "unknown person" alert, the banner instead
         self._build_alert()
+        self._build_first_run()
         self._build_threshold()
         self._build_filter()
         self._build_table()
@@ -128,6 +131,29 @@ class AccessPanel(QWidget):
         self._alert_timer.timeout.connect(lambda: self.alert.setVisible(False))
         self.sound = QCheckBox("Beep on unknown face")
         self.sound.toggled.connect(self.alertSoundChanged)
+
+    def _build_first_run(self) -> None:
+        """The first-run banner: nobody is enrolled, so every face is unknown; it offers to enroll someone."""
+        self.first_run = QWidget()
+        self.first_run.setObjectName("firstRun")
+        self.first_run_label = QLabel(
+            "Nobody is enrolled yet — every face is unknown until you enroll someone."
+        )
+        self.first_run_label.setWordWrap(True)
+        self.first_run_button = QPushButton("Enroll the first person…")
+        self.first_run_button.clicked.connect(self.enrollFirst)
+        row = QHBoxLayout(self.first_run)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.first_run_label, 1)
+        row.addWidget(self.first_run_button)
+        self.first_run.setVisible(False)
+
+    def set_nobody_enrolled(self, nobody: bool) -> None:
+        """Show the first-run banner (and raise no unknown-person alert) while nobody is enrolled."""
+        self.nobody_enrolled = nobody
+        self.first_run.setVisible(nobody)
+        if nobody:
+            self.alert.setVisible(False)
 
     def _build_threshold(self) -> None:
         """The threshold slider, its FAR/FRR line and its default button."""
@@ -248,6 +274,7 @@ class AccessPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.alert)
+        lay.addWidget(self.first_run)
         lay.addLayout(top)
         lay.addWidget(self.rates)
         lay.addLayout(filt)
@@ -318,7 +345,7 @@ class AccessPanel(QWidget):
             for ev in events:
                 if ev.kind == "change":
                     self.alert_change(ev)
-                elif ev.decision == "unknown":
+                elif ev.decision == "unknown" and not self.nobody_enrolled:  # first run: the banner says it
                     self.alert_unknown(ev)
 
     def load_history(self, rows: list[dict], exclude_session: str | None = None) -> int:

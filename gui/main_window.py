@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import FaceGateError
+from gui import backup
 from gui.access import AccessPanel
 from gui.backends import Built, RemoteSettings
 from gui.controller import KINDS, SessionController, default_source
@@ -245,6 +246,9 @@ class MainWindow(QMainWindow):
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
         m.addAction("Settings…", self.open_settings).setShortcut(QKeySequence("Ctrl+,"))
         m.addSeparator()
+        m.addAction("Back up identity store…", functools.partial(backup.back_up, self))
+        m.addAction("Restore identity store…", functools.partial(backup.restore_store, self))
+        m.addSeparator()
         quit_action = m.addAction("Quit", self.close)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         m = mb.addMenu("&People")
@@ -322,6 +326,8 @@ class MainWindow(QMainWindow):
         self.access.notThisPerson.connect(self.people.not_this_person)
         self.access.enrollFace.connect(self.people.enroll_face)
         self.people.enrolled.connect(self.enrolled)
+        self.people.enrolled.connect(lambda *_: self.update_first_run())
+        self.access.enrollFirst.connect(lambda: self.open_enroll())
         self.access.alertSoundChanged.connect(lambda on: setattr(self.settings, "alert_sound", on))
 
     # ================================================================== messages
@@ -435,6 +441,7 @@ class MainWindow(QMainWindow):
     def _on_session_opened(self, built: Built, src: SourceSpec) -> None:
         self._show_threshold()
         self._load_history()
+        self.update_first_run()
         if self.source_combo.findText(src.spec) < 0:
             self.source_combo.insertItem(max(0, self.source_combo.count() - 1), src.spec)
         line = self.source_combo.lineEdit()
@@ -599,6 +606,24 @@ class MainWindow(QMainWindow):
         return f"{len(infos)} cameras: " + ", ".join(f"{n} {state}" for state, n in states.items())
 
     # ================================================================== people (gui/people.py)
+    def update_first_run(self) -> None:
+        """The access panel's first-run banner while nobody is enrolled (the demo's people count only when
+        the demo plays): every face is unknown then, so no unknown-person alert is raised."""
+        from app.demo import is_demo_person
+
+        try:
+            people = self.gui_store().identities()
+        except FaceGateError:
+            return
+        demo = self.controller.store_path_for(self.source_spec)[1]
+        self.access.set_nobody_enrolled(not any(demo or not is_demo_person(p) for p in people))
+
+    def store_replaced(self) -> None:
+        """The identity store file was replaced (a restore): past events and the banner read it again."""
+        self._history_of = None
+        self._load_history()
+        self.update_first_run()
+
     def gui_store(self) -> Any:
         """The identity store of the current session, opened on the GUI thread (its own connection)."""
         return self.people.store()

@@ -13,6 +13,7 @@ from app.cli.jobs import cmd_bench, cmd_run, cmd_serve
 from app.cli.manage import cmd_backends, cmd_doors, cmd_identities, cmd_models, cmd_sessions
 from app.cli.outbox import add_outbox_command, add_run_options
 from app.cli.photos import cmd_enroll, cmd_identify, cmd_verify
+from app.cli.retention import add_retention_commands
 from core.config import CROP_FORMATS, defaults
 
 
@@ -337,6 +338,7 @@ _COMMANDS = (
     add_events_command,
     add_alarms_commands,
     add_outbox_command,
+    add_retention_commands,  # backup, restore, retention (app/cli/retention.py)
     _add_serve,
     _add_bench,
     _add_calibrate,
