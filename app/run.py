@@ -298,30 +298,12 @@ class _WaitReporter:
 
 def check_endpoint_url(url: str | None, mode: str) -> None:
     """A usable ``http(s)://host[:port][/base]`` endpoint URL, or a one-line FaceGateError."""
-    from urllib.parse import urlsplit
-
     from core.errors import FaceGateError
-    from core.sources import redact_url
+    from core.urls import check_http_url
 
     if not url:
         raise FaceGateError(f"{mode} mode needs an endpoint URL (--endpoint http://host:port)")
-    hint = "write e.g. --endpoint http://127.0.0.1:8000"
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-        url = redact_url(url)  # the messages below never show a password
-    except ValueError as err:
-        raise FaceGateError(f"--endpoint {url!r}: not a valid URL ({err}); {hint}") from None
-    if parts.scheme not in ("http", "https"):
-        raise FaceGateError(f"--endpoint {url!r}: needs http:// or https://; {hint}")
-    if not parts.hostname:
-        raise FaceGateError(f"--endpoint {url!r}: no host; {hint}")
-    if port == 0:
-        raise FaceGateError(f"--endpoint {url!r}: port 0 cannot be connected to; {hint}")
-    if any(c.isspace() or not c.isprintable() for c in url):
-        raise FaceGateError(f"--endpoint {url!r}: holds spaces or control characters; {hint}")
-    if parts.query or parts.fragment:
-        raise FaceGateError(f"--endpoint {url!r}: a base URL takes no ?query or #fragment; {hint}")
+    check_http_url(url, "--endpoint", "write e.g. --endpoint http://127.0.0.1:8000")
 
 
 def _token(args: argparse.Namespace) -> str | None:

@@ -30,28 +30,13 @@ def check_webhook_url(url: str, allow_insecure_http: bool = False) -> str:
     """``url`` when it is an ``http(s)://host[:port]/path`` a webhook can be POSTed to, else a one-line
     :class:`IntegrationError`. Plain http is refused to any host but this machine's loopback unless
     ``allow_insecure_http`` (events name people; the signature proves origin, not secrecy)."""
-    from urllib.parse import urlsplit
-
     from core.deploy.protocol import is_loopback
     from core.sources import redact_url
+    from core.urls import check_http_url
 
     hint = "write e.g. --webhook https://doors.example.com/facegate"
-    if any(c.isspace() or not c.isprintable() for c in url):
-        raise IntegrationError(f"--webhook {url!r}: holds spaces or control characters; {hint}")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-        shown = redact_url(url)
-    except ValueError as err:
-        raise IntegrationError(f"--webhook {url!r}: not a valid URL ({err}); {hint}") from None
-    if parts.scheme not in ("http", "https"):
-        raise IntegrationError(f"--webhook {shown!r}: needs http:// or https://; {hint}")
-    if not parts.hostname:
-        raise IntegrationError(f"--webhook {shown!r}: no host; {hint}")
-    if port == 0:
-        raise IntegrationError(f"--webhook {shown!r}: port 0 cannot be connected to; {hint}")
-    if parts.fragment:
-        raise IntegrationError(f"--webhook {shown!r}: a webhook URL takes no #fragment; {hint}")
+    parts = check_http_url(url, "--webhook", hint, allow_query=True, error=IntegrationError)
+    shown = redact_url(url)
     if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
         raise IntegrationError(
             f"--webhook {shown!r}: plain http to another machine would send who came through which door "
