@@ -28,14 +28,24 @@ def demo_dir() -> Path:
     return d
 
 
-def _portrait(path: Path, height: int) -> np.ndarray:
+def portrait(path: Path, height: int = 300) -> np.ndarray:
+    """A real photo scaled to ``height`` px (aspect kept): a person standing in a built scene."""
+    import cv2
+
     from core.imageio import load_image
 
     img = load_image(path)
     scale = height / img.shape[0]
-    import cv2
-
     return cv2.resize(img, (max(1, int(img.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
+
+
+def paste(frame: np.ndarray, tile: np.ndarray, x: int, y: int) -> None:
+    """Paste ``tile`` with its top-left at (x, y), clipped to the frame."""
+    th, tw = tile.shape[:2]
+    xa, xb = max(x, 0), min(x + tw, frame.shape[1])
+    ya, yb = max(y, 0), min(y + th, frame.shape[0])
+    if xb > xa and yb > ya:
+        frame[ya:yb, xa:xb] = tile[ya - y : yb - y, xa - x : xb - x]
 
 
 def demo_video() -> Path:
@@ -66,7 +76,7 @@ def demo_video() -> Path:
     background = np.full((h, w, 3), 0, np.uint8)
     background[:] = np.linspace(60, 110, w, dtype=np.uint8)[None, :, None]
     for scene in scenes:
-        tiles = [_portrait(p, 300) for p in scene]
+        tiles = [portrait(p) for p in scene]
         slot = w // len(tiles)
         starts = [
             (slot * i + max(0, (slot - t.shape[1]) // 2), int(rng.integers(60, h - 360)))
@@ -76,11 +86,7 @@ def demo_video() -> Path:
         for k in range(frames):
             frame = background.copy()
             for (x0, y0), tile in zip(starts, tiles):
-                x = int(x0 + (k - frames / 2) * 2)  # drift 2 px per frame
-                th, tw = tile.shape[:2]
-                xa, xb = max(x, 0), min(x + tw, w)
-                if xb > xa:
-                    frame[y0 : y0 + th, xa:xb] = tile[:, xa - x : xb - x]
+                paste(frame, tile, int(x0 + (k - frames / 2) * 2), y0)  # drift 2 px per frame
             writer.write(frame)
     writer.release()
     tmp.replace(out)

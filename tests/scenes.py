@@ -14,26 +14,11 @@ import numpy as np
 from app.bench.site import SITE as SITE
 from app.bench.site import SITE_FPS as SITE_FPS
 from app.bench.site import site_videos as site_videos
+from core.demo_video import paste as paste
+from core.demo_video import portrait as portrait
 
 FPS = 15
 W, H = 1280, 720
-
-
-def portrait(path: Path, height: int = 300) -> np.ndarray:
-    from core.imageio import load_image
-
-    img = load_image(path)
-    s = height / img.shape[0]
-    return cv2.resize(img, (max(1, int(img.shape[1] * s)), height), interpolation=cv2.INTER_AREA)
-
-
-def paste(frame: np.ndarray, tile: np.ndarray, x: int, y: int) -> None:
-    """Paste ``tile`` with its top-left at (x, y), clipped to the frame."""
-    th, tw = tile.shape[:2]
-    xa, xb = max(x, 0), min(x + tw, frame.shape[1])
-    ya, yb = max(y, 0), min(y + th, frame.shape[0])
-    if xb > xa and yb > ya:
-        frame[ya:yb, xa:xb] = tile[ya - y : yb - y, xa - x : xb - x]
 
 
 @dataclass

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.demo_video import paste, portrait
+
 W, H = 1280, 720
 
 #: who passes each camera, in order (None: a stranger, shown from mindy_kaling's photos), and which of
@@ -20,25 +22,6 @@ SITE: dict[str, list[tuple[str | None, int]]] = {
 }
 SITE_FPS = 20
 STRANGER = "mindy_kaling"
-
-
-def _portrait(path: Path, height: int = 300) -> np.ndarray:
-    import cv2
-
-    from core.imageio import load_image
-
-    img = load_image(path)
-    s = height / img.shape[0]
-    return cv2.resize(img, (max(1, int(img.shape[1] * s)), height), interpolation=cv2.INTER_AREA)
-
-
-def _paste(frame: np.ndarray, tile: np.ndarray, x: int, y: int) -> None:
-    """Paste ``tile`` with its top-left at (x, y), clipped to the frame."""
-    th, tw = tile.shape[:2]
-    xa, xb = max(x, 0), min(x + tw, frame.shape[1])
-    ya, yb = max(y, 0), min(y + th, frame.shape[0])
-    if xb > xa and yb > ya:
-        frame[ya:yb, xa:xb] = tile[ya - y : yb - y, xa - x : xb - x]
 
 
 def site_videos(folder: Path, val: dict[str, list[Path]], stay: int = 30, passes: int = 1) -> dict[str, Path]:
@@ -54,10 +37,10 @@ def site_videos(folder: Path, val: dict[str, list[Path]], stay: int = 30, passes
         bg = np.clip(ramp * tint[None, None, :], 0, 255).astype(np.uint8).repeat(H, axis=0)
         frames: list[np.ndarray] = [bg.copy() for _ in range(6)]
         for name, photo in people * passes:
-            tile = _portrait(val[name or STRANGER][photo])
+            tile = portrait(val[name or STRANGER][photo])
             for i in range(stay):
                 f = bg.copy()
-                _paste(f, tile, 420 + 3 * (i % 4) + 40 * k, 160 + (i % 2))
+                paste(f, tile, 420 + 3 * (i % 4) + 40 * k, 160 + (i % 2))
                 frames.append(f)
             frames += [bg.copy() for _ in range(10)]
         path = Path(folder) / f"{camera}.avi"
