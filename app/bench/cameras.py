@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -28,11 +27,10 @@ from app.bench.constants import (
     CAMERA_COLUMNS,
     CAMERA_DROP_MAX,
     CAMERA_FPS_HOLD,
-    ROOT,
     SINGLE_STREAM_720P,
 )
 from app.bench.plan import UsageError
-from app.bench.process import child_env
+from app.bench.process import run_worker
 from app.bench.report import write_csv
 from app.bench.site import SITE, site_cameras, site_frames, site_passes, site_spans, site_videos
 
@@ -203,37 +201,18 @@ def _run_count(spec: dict[str, Any], out: Path) -> dict[str, Any]:
     spec_path.write_text(json.dumps(spec, indent=1))
     log_path = out / "logs" / f"cameras-{n}.log"
     result: dict[str, Any] = {"error": "the worker reported nothing"}
-    with open(log_path, "wb") as logf:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.bench.camworker", str(spec_path)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=logf,
-            env=child_env(),
-            text=True,
-        )
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                try:
-                    msg = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                kind = msg.pop("type", "")
-                if kind == "cameras":
-                    result = msg
-                elif kind == "crash":
-                    result = {"error": msg.get("reason", "crashed")}
-            proc.wait()
-        except BaseException:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            raise
-    if proc.returncode != 0 and "error" not in result:
-        result = {"error": f"worker exited with code {proc.returncode} (log: {log_path})"}
+
+    def on_message(msg: dict[str, Any]) -> None:
+        nonlocal result
+        kind = msg.pop("type", "")
+        if kind == "cameras":
+            result = msg
+        elif kind == "crash":
+            result = {"error": msg.get("reason", "crashed")}
+
+    code = run_worker("app.bench.camworker", spec_path, log_path, on_message)
+    if code != 0 and "error" not in result:
+        result = {"error": f"worker exited with code {code} (log: {log_path})"}
     return result
 
 

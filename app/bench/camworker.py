@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from app.bench.constants import CAMERA_WARMUP_FRAMES, SAMPLER_HZ
-from app.bench.process import emit
+from app.bench.process import emit, worker_protocol
 from core.deploy.signals import sigterm_as_keyboard_interrupt
 
 log = logging.getLogger(__name__)
@@ -171,10 +171,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(spec_path: str) -> int:
     """Entry of the process; the protocol owns the real stdout, everything else goes to stderr (the log)."""
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    proto = worker_protocol()
     spec = json.loads(Path(spec_path).read_text())
     try:
         with sigterm_as_keyboard_interrupt():

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,48 @@ def child_env() -> dict[str, str]:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def run_worker(
+    module: str, spec_path: Path, log_path: Path, on_message: Callable[[dict[str, Any]], None]
+) -> int:
+    """Run ``python -m MODULE SPEC`` (a bench worker), stderr into ``log_path``, handing each JSON line
+    of its protocol (stdout) to ``on_message``; returns its exit code. Interrupted, it stops the child
+    (terminate, then kill after 20 s) and re-raises."""
+    with open(log_path, "wb") as logf:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, str(spec_path)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=logf,
+            env=child_env(),
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                try:
+                    msg = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                on_message(msg)
+            return proc.wait()
+        except BaseException:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+
+
+def worker_protocol() -> Any:
+    """In a worker process: the real stdout as the protocol stream (line-buffered); anything a library
+    prints goes to stderr (the worker's log). Also sets up logging there."""
+    import logging
+
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return proto

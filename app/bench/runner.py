@@ -4,15 +4,13 @@ collect its runs and failures, and show progress."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.bench.constants import ROOT
 from app.bench.plan import Group
-from app.bench.process import child_env
+from app.bench.process import run_worker
 from app.bench.report import fmt
 
 
@@ -71,33 +69,11 @@ def run_group(group: Group, spec: dict[str, Any], out: Path, progress: Progress,
     log_path = out / "logs" / f"{group.name}.log"
     progress.describe(f"{group.detector} + {group.recognizer}")
     done: set[str] = set()
-    with open(log_path, "wb") as logf:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.bench", str(spec_path)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=logf,
-            env=child_env(),
-            text=True,
-        )
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                try:
-                    msg = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                _on_message(msg, group, progress, tally, done)
-            proc.wait()
-        except BaseException:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            raise
-    if proc.returncode != 0 or len(done) < len(group.runs):
-        reason = _log_tail(log_path) or f"worker exited with code {proc.returncode}"
+    code = run_worker(
+        "app.bench", spec_path, log_path, lambda msg: _on_message(msg, group, progress, tally, done)
+    )
+    if code != 0 or len(done) < len(group.runs):
+        reason = _log_tail(log_path) or f"worker exited with code {code}"
         for run in group.runs:
             if run["run"] not in done:
                 tally.failures.append({"run": run["run"], "reason": reason})

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from app.bench.analysis import max_of, mean_of
 from app.bench.baselines import DlibDetector, DlibRecognizer, PackageMTCNN, RGBCache, dlib_gallery
 from app.bench.constants import FACE_COLUMNS, FR_TOLERANCE, REMOTE_TIMEOUT_S, SAMPLER_HZ
 from app.bench.frames import iter_frames
-from app.bench.process import LocalEndpoint, emit
+from app.bench.process import LocalEndpoint, emit, worker_protocol
 from core.deploy.signals import sigterm_as_keyboard_interrupt
 
 log = logging.getLogger(__name__)
@@ -275,10 +273,7 @@ def _bytes_sent(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def worker_main(spec_path: str) -> int:
     """Entry of a worker process: ``python -m app.bench SPEC.json``."""
     # the protocol owns the real stdout; anything a library prints goes to stderr (the worker's log)
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    proto = worker_protocol()
     spec = json.loads(Path(spec_path).read_text())
     try:
         with sigterm_as_keyboard_interrupt():  # the parent's terminate(): unwind, close the endpoint
