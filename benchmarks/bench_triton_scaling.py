@@ -344,32 +344,6 @@ def start_triton(work: Path, log: Path) -> tuple[Any, str]:
     return proc, url
 
 
-def stop_triton(proc: Any) -> None:
-    """Stop tritonserver, then any backend stub it left behind (they outlive a server that was killed)."""
-    stubs = [pid for pid in _pids() if _ppid(pid) == proc.pid]
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except Exception:  # noqa: BLE001 - still running: make sure it goes
-        proc.kill()
-        proc.wait(timeout=10)
-    for pid in stubs:
-        with contextlib.suppress(OSError):
-            if b"triton_python_backend_stub" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(pid, 9)
-
-
-def _pids() -> list[int]:
-    return [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()]
-
-
-def _ppid(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def model_stats(link: Link, model: str) -> ModelStats | None:
     """Triton's counters of ``model`` (through a gateway: with the clients' token and CA), None if unread."""
     import ssl
@@ -608,7 +582,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if any(r["errors"] for r in rows) else 0
     finally:
         if proc is not None:
-            stop_triton(proc)
+            from core.deploy.triton import stop_tritonserver
+
+            stop_tritonserver(proc)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -86,8 +86,8 @@ def test_ratios_are_against_the_one_client_point_of_the_same_format(tmp_path):
 def test_one_and_two_client_processes_against_a_real_triton(tmp_path):
     """The benchmark end to end, short: one tritonserver with FaceGate's repository, 1 then 2 client
     processes running the hybrid pipeline; every request answered by Triton, its counters read."""
-    from benchmarks.bench_triton_scaling import Link, make_frames, run_point, start_triton, stop_triton
-    from core.deploy.triton import pytriton_status
+    from benchmarks.bench_triton_scaling import Link, make_frames, run_point, start_triton
+    from core.deploy.triton import pytriton_status, stop_tritonserver
     from core.errors import BackendUnavailable
 
     ok, why = pytriton_status()
@@ -101,7 +101,7 @@ def test_one_and_two_client_processes_against_a_real_triton(tmp_path):
     try:
         rows = [run_point(Link(url, "jpeg"), n, frames, 2.0, 1.0, proc.pid) for n in (1, 2)]
     finally:
-        stop_triton(proc)
+        stop_tritonserver(proc)
     for r in rows:
         assert r["errors"] == 0 and not r["reasons"], r
         assert r["requests"] > 0 and r["crops"] == r["requests"]

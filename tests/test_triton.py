@@ -90,7 +90,12 @@ def test_the_cluster_model_repository_serves_every_mode_on_triton(door, run_cli,
     import urllib.request
 
     from core.deploy.client import remote_pipeline
-    from core.deploy.triton import pytriton_status, start_tritonserver, write_model_repository
+    from core.deploy.triton import (
+        pytriton_status,
+        start_tritonserver,
+        stop_tritonserver,
+        write_model_repository,
+    )
     from core.errors import BackendUnavailable
 
     ok, why = pytriton_status()
@@ -165,12 +170,7 @@ def test_the_cluster_model_repository_serves_every_mode_on_triton(door, run_cli,
         with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=5) as r:
             assert r.status == 200
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except Exception:  # noqa: BLE001 - still running: make sure it goes
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_tritonserver(proc)
 
 
 def test_the_repository_sets_onnxruntime_threads_per_instance(tmp_path):

@@ -417,7 +417,7 @@ def start_tritonserver(
 
     What a Triton cluster node runs, on this machine: the repository of :func:`write_model_repository`
     loads as written. The Python backend's stub gets the NumPy 1 overlay with FaceGate on its path.
-    Returns the process (stop it with ``terminate()``); readiness is ``GET /v2/health/ready``.
+    Returns the process (stop it with :func:`stop_tritonserver`); readiness is ``GET /v2/health/ready``.
 
     Raises:
         BackendUnavailable: PyTriton is missing or its bundle lacks a stub for this Python.
@@ -472,6 +472,30 @@ def start_tritonserver(
 
 
 # ------------------------------------------------------------------------------ command line
+
+
+def stop_tritonserver(proc: subprocess.Popen) -> None:
+    """Stop a :func:`start_tritonserver` process, then the Python-backend stubs it started (a killed
+    server leaves them running)."""
+    import psutil
+
+    try:
+        stubs = [
+            c
+            for c in psutil.Process(proc.pid).children()
+            if any("triton_python_backend_stub" in part for part in c.cmdline())
+        ]
+    except psutil.Error:
+        stubs = []
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    for stub in stubs:
+        with contextlib.suppress(psutil.Error):
+            stub.kill()
 
 
 def main(argv: list[str] | None = None) -> int:
