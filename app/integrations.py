@@ -11,6 +11,7 @@ from typing import Any
 from core.config import Config
 from core.errors import FaceGateError
 from core.integrations.config import IntegrationsConfig, parse_mqtt_address
+from core.token_file import read_secret
 
 
 def integrations_config(config: Config, args: argparse.Namespace) -> IntegrationsConfig:
@@ -60,7 +61,7 @@ class Integrations:
             host, port = parse_mqtt_address(config.mqtt, config.mqtt_tls)
             password = None
             if config.mqtt_password_file:
-                password = _read_secret(config.mqtt_password_file, "MQTT password")
+                password = read_secret(config.mqtt_password_file, "MQTT password")
             transports[f"mqtt {host}:{port}"] = MqttPublisher(
                 host,
                 port,
@@ -126,22 +127,13 @@ def _say(target: str, line: str) -> None:
 
 def _secret(config: IntegrationsConfig) -> str:
     if config.webhook_secret_file:
-        return _read_secret(config.webhook_secret_file, "webhook secret")
+        return read_secret(config.webhook_secret_file, "webhook secret")
     if config.webhook_secret.strip():
         return config.webhook_secret.strip()
     raise FaceGateError(
         "--webhook needs a secret to sign with: --webhook-secret-file FILE "
         "(or FACEGATE_INTEGRATIONS_WEBHOOK_SECRET)"
     )
-
-
-def _read_secret(path: str, what: str) -> str:
-    from core.token_file import read_token
-
-    secret = read_token(path)
-    if secret is None:
-        raise FaceGateError(f"{path}: the {what} file is empty")
-    return secret
 
 
 def _readable(path: str, what: str) -> str:

@@ -308,14 +308,10 @@ def check_endpoint_url(url: str | None, mode: str) -> None:
 
 def _token(args: argparse.Namespace) -> str | None:
     """The bearer token from --token or --token-file (stripped), or None."""
-    from core.deploy.protocol import read_token
-    from core.errors import FaceGateError
+    from core.token_file import read_secret
 
     if getattr(args, "token_file", None):
-        token = read_token(args.token_file)
-        if token is None:
-            raise FaceGateError(f"{args.token_file}: the token file is empty")
-        return token
+        return read_secret(args.token_file, "token")
     return (getattr(args, "token", None) or "").strip() or None
 
 

@@ -6,12 +6,13 @@ import logging
 import sys
 from typing import Any
 
-from core.deploy.protocol import is_loopback, read_token
+from core.deploy.protocol import is_loopback
 from core.deploy.server.app import EndpointApp
 from core.deploy.server.limits import Limits
 from core.deploy.server.models import CropsJpegModel, CropsModel, FrameModel, Model
 from core.deploy.server.runner import listen, raise_fd_limit, run_app, tls_context
 from core.errors import FaceGateError
+from core.token_file import read_secret
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,7 @@ def serve_token(args: Any) -> str | None:
     """The token ``serve`` requires, from ``--token-file`` or ``--token`` (stripped); FaceGateError when
     one was given but is empty (a missing secret never means "no authentication")."""
     if getattr(args, "token_file", None):
-        token = read_token(args.token_file)
-        if token is None:
-            raise FaceGateError(f"serve: token file {args.token_file} is empty; put the shared secret in it")
-        return token
+        return read_secret(args.token_file, "token", prefix="serve: ")
     given = getattr(args, "token", None)
     if given is not None:
         if not given.strip():
