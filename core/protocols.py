@@ -49,6 +49,10 @@ class Recognizer(Protocol):
         """Align and embed ``faces`` of one image in one batch; also sets ``face.embedding``."""
         ...
 
+    def embed_many(self, items: list[tuple[np.ndarray, list[Face]]]) -> np.ndarray:
+        """Align and embed the faces of several images in one batch; also sets ``face.embedding``."""
+        ...
+
     def warmup(self) -> None: ...
 
 

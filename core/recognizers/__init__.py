@@ -33,11 +33,16 @@ class Recognizer(ABC):
 
     def embed(self, image_bgr: np.ndarray, faces: list[Face]) -> np.ndarray:
         """Align and embed ``faces`` of one image in one batch; also sets ``face.embedding``."""
+        return self.embed_many([(image_bgr, faces)])
+
+    def embed_many(self, items: list[tuple[np.ndarray, list[Face]]]) -> np.ndarray:
+        """Align the faces of several images (several cameras' frames) and embed all their crops in one
+        batch; also sets each ``face.embedding``."""
+        faces = [f for _, fs in items for f in fs]
         if not faces:
             return np.zeros((0, self.dim), np.float32)
-        crops = np.stack([self.align(image_bgr, f) for f in faces])
-        emb = self.embed_crops(crops)
-        for f, e in zip(faces, emb):
+        emb = self.embed_crops(np.stack([self.align(image, f) for image, fs in items for f in fs]))
+        for f, e in zip(faces, emb, strict=True):
             f.embedding = e
         return emb
 
