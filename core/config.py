@@ -44,7 +44,7 @@ class DetectorConfig:
     #: smallest face searched in still photos (enroll, identify, verify, calibrate): speed matters less
     photo_min_face_px: float = 20.0
     #: video: skip detection on frames where nothing moved while a camera has no track (core/motion.py;
-    #: 30% of frames on the site videos); 0 turns it off. Grey levels of the largest 4x4-block change
+    #: pays off on a door empty for long); 0 turns it off. Grey levels of the largest 4x4-block change
     still_threshold: float = 8.0
 
     def __post_init__(self) -> None:
