@@ -89,8 +89,11 @@ class Camera:
         self.engine = engine
         self.last: FrameResult | None = None  # the newest processed frame's result ...
         self.last_image: np.ndarray | None = None  # ... and its image
-        self.frames = 0  # processed
-        self.faces = 0  # faces seen in processed frames
+
+    @property
+    def frames(self) -> int:
+        """Frames processed."""
+        return self.engine.stats.frames
 
     @property
     def dropped(self) -> int:
@@ -194,7 +197,6 @@ class CameraSet:
             cam.engine.session_label = label
         self._start = 0  # the camera a round starts with (rotates: fairness)
         self._closed = False
-        self.rounds = 0
 
     def __getitem__(self, name: str) -> Camera:
         for cam in self.cameras:
@@ -208,18 +210,10 @@ class CameraSet:
         return all(c.source.ended for c in self.cameras)
 
     def swap(self, pipeline: FacePipeline) -> None:
-        """Use another pipeline for every camera from the next round on (see :meth:`Engine.swap`)."""
-        first = True
-        for cam in self.cameras:
-            if first:
-                cam.engine.swap(pipeline)  # closes the old remote pipeline once
-                first = False
-            else:
-                cam.engine.pipeline = pipeline
-                if cam.engine.tracker is not None and getattr(pipeline.recognizer, "model", None) != getattr(
-                    self.pipeline.recognizer, "model", None
-                ):
-                    cam.engine.tracker.model_changed()
+        """Use another pipeline for every camera from the next round on (see :meth:`Engine.swap`); the
+        old remote pipeline, shared by all, is closed once."""
+        for i, cam in enumerate(self.cameras):
+            cam.engine.swap(pipeline, close_old=i == 0)
         self.pipeline = pipeline
 
     def _take(self, timeout: float) -> list[tuple[Camera, Frame]]:
@@ -261,14 +255,11 @@ class CameraSet:
             shares = embed_steps(self.pipeline, [s for _, s in steps])
             for (cam, step), embed_ms in zip(steps, shares, strict=True):
                 out.append(self._done(cam, cam.engine.finish(step, embed_ms), step.image))
-        self.rounds += 1
         return out
 
     @staticmethod
     def _done(cam: Camera, result: FrameResult, image: np.ndarray) -> tuple[Camera, FrameResult]:
         cam.last, cam.last_image = result, image
-        cam.frames += 1
-        cam.faces += len(result.faces)
         return cam, result
 
     def close(self) -> dict[str, EngineStats]:
@@ -302,12 +293,7 @@ def embed_steps(pipe: FacePipeline, steps: Sequence[FrameStep]) -> list[float]:
     t0 = time.perf_counter()
     todo = [s for s in steps if s.todo]
     if len(todo) > 1 and isinstance(pipe, Pipeline):
-        rec = pipe.recognizer
-        crops = [rec.align(s.image, f) for s in todo for f in s.todo]
-        emb = rec.embed_crops(np.stack(crops))
-        faces = [f for s in todo for f in s.todo]
-        for f, e in zip(faces, emb, strict=True):
-            f.embedding = e
+        pipe.recognizer.embed_many([(s.image, s.todo) for s in todo])
     else:
         for s in todo:
             pipe.embed(s.image, s.todo)

@@ -107,16 +107,11 @@ class Engine:
                 getattr(pipeline.recognizer, "key", ""),
             )
         self.session_label = self.session_id or session_id or time.strftime("%Y%m%d-%H%M%S")
-        self._own_sinks = [
-            sink
-            for sink in (
-                CSVSink(frames_csv, FRAME_COLUMNS).open() if frames_csv else None,
-                CSVSink(events_csv, EVENT_COLUMNS).open() if events_csv else None,
-            )
-            if sink is not None
-        ]
-        self._frame_sink = frame_sink or (self._own_sinks[0] if frames_csv else None)
-        self._event_sink = event_sink or (self._own_sinks[-1] if events_csv else None)
+        own_frames = CSVSink(frames_csv, FRAME_COLUMNS).open() if frames_csv else None
+        own_events = CSVSink(events_csv, EVENT_COLUMNS).open() if events_csv else None
+        self._own_sinks = [sink for sink in (own_frames, own_events) if sink is not None]  # closed by close()
+        self._frame_sink = frame_sink or own_frames
+        self._event_sink = event_sink or own_events
         self._pending_rows: list[dict[str, Any]] = []
         self._flushed_at = time.monotonic()
         self._thumbs: dict[int, bytes] = {}  # track id -> JPEG of its face when last recognised
@@ -141,20 +136,22 @@ class Engine:
         return self._decision_and_reason(name)[0]
 
     # ------------------------------------------------------------------ per frame
-    def swap(self, pipeline: FacePipeline) -> None:
+    def swap(self, pipeline: FacePipeline, close_old: bool = True) -> None:
         """Use another (already built and warmed) pipeline from the next frame on.
 
         Tracks keep their identities across a runtime switch (same embeddings); a switch to another
         recognizer model re-verifies every track, since its distances are on another scale. A switch
         of deployment mode is a swap too: build the new pipeline with
         :func:`core.deploy.client.remote_pipeline` (or use the local one); the old remote pipeline is
-        closed here (it reopens its connections if it is swapped in again).
+        closed here (it reopens its connections if it is swapped in again), unless ``close_old`` is
+        False (cameras sharing it: :meth:`core.cameras.CameraSet.swap` closes it once).
         """
         old = self.pipeline
         old_model = getattr(old.recognizer, "model", None)
         self.pipeline = pipeline
         # a replaced cloud/hybrid pipeline stops its endpoint probe and closes its connections
-        if old is not pipeline and old is not getattr(pipeline, "local", None) and hasattr(old, "close"):
+        local = getattr(pipeline, "local", None)
+        if close_old and old is not pipeline and old is not local and hasattr(old, "close"):
             old.close()
         if self.tracker is not None and getattr(pipeline.recognizer, "model", None) != old_model:
             self.tracker.model_changed()
