@@ -7,7 +7,7 @@ import csv
 import json
 from typing import Any
 
-from app.cli.common import check_output_file, print_line, printable
+from app.cli.common import check_output_file, count_arg, print_line, printable
 from app.cli.context import Context
 from core.errors import FaceGateError
 
@@ -19,16 +19,6 @@ def _positive_id(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an event id (a whole number), not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an event id >= 1, not {value}")
-    return value
-
-
-def _limit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
     return value
 
 
@@ -44,7 +34,7 @@ def add_alarms_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("id", nargs="?", type=_positive_id, metavar="ID", help="ack: the alarm's event id")
     p.add_argument("--open", action="store_true", help="list: only the unacknowledged ones")
     p.add_argument("--note", default="", metavar="TEXT", help="ack: a note kept with the acknowledgement")
-    p.add_argument("--limit", type=_limit, default=0, help="list: only the newest N (default: all)")
+    p.add_argument("--limit", type=count_arg, default=0, help="list: only the newest N (default: all)")
     p.add_argument("--json", action="store_true", help="list: one JSON object per line")
     p.set_defaults(func=cmd_alarms)
 
@@ -56,7 +46,7 @@ def add_alarms_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("action", choices=["list", "export"])
     p.add_argument("out", nargs="?", metavar="OUT.csv", help="export: the CSV file to write")
-    p.add_argument("--limit", type=_limit, default=0, help="list: only the newest N rows (default: all)")
+    p.add_argument("--limit", type=count_arg, default=0, help="list: only the newest N rows (default: all)")
     p.add_argument("--json", action="store_true", help="list: one JSON object per line")
     p.set_defaults(func=cmd_audit)
 

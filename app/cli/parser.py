@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
 from app.cli.alarms import add_alarms_commands
 from app.cli.calibrate import cmd_calibrate
+from app.cli.common import count_arg, port_arg, seconds_arg
 from app.cli.events import add_events_command
 from app.cli.jobs import cmd_bench, cmd_run, cmd_serve
 from app.cli.manage import cmd_backends, cmd_doors, cmd_identities, cmd_models, cmd_sessions
@@ -15,39 +15,6 @@ from app.cli.outbox import add_outbox_command, add_run_options
 from app.cli.photos import cmd_enroll, cmd_identify, cmd_verify
 from app.cli.retention import add_retention_commands
 from core.config import CROP_FORMATS, defaults
-
-
-def count_arg(text: str) -> int:
-    """A whole number >= 0 (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
-    return value
-
-
-def seconds_arg(text: str) -> float:
-    """A finite number of seconds > 0 (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, not {text!r}")
-    return value
-
-
-def port_arg(text: str) -> int:
-    """A TCP port 0-65535 (0: any free port) (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a port number 0-65535, not {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number 0-65535, not {value}")
-    return value
 
 
 class CliParser(argparse.ArgumentParser):
