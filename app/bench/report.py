@@ -88,19 +88,16 @@ def write_report(
             lines += ["", f"{title}:", ""]
             lines += [f"- {item}" for item in items]
     lines += _results_section(rows, machine, probes)
-    for name, caption in figs.items():
-        lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
-    lines += [
-        "## Files",
-        "",
-        "- `summary.csv`: the table above with every column; `runs.csv`: one row per run",
-        "- `frames.csv`: every measured frame (run + session CSV columns); `faces.csv`: every face found",
-        "- `logs/`: each worker's log and spec",
-        "",
-    ]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return _write_report(
+        out,
+        lines,
+        figs,
+        [
+            "`summary.csv`: the table above with every column; `runs.csv`: one row per run",
+            "`frames.csv`: every measured frame (run + session CSV columns); `faces.csv`: every face found",
+            "`logs/`: each worker's log and spec",
+        ],
+    )
 
 
 def _machine_section(m: dict[str, Any], settings: dict[str, Any]) -> list[str]:
@@ -289,15 +286,22 @@ def write_cameras_report(
         + "."
     )
     lines.append("")
+    return _write_report(
+        out,
+        lines,
+        figs,
+        [
+            "`cameras.csv`: one row per camera count and camera (every column above, and the decisions)",
+            "`frames-N.csv`, `events-N.csv`: the session CSVs of each camera count; `videos/`, `logs/`",
+        ],
+    )
+
+
+def _write_report(out: Path, lines: list[str], figs: dict[str, str], files: list[str]) -> Path:
+    """``out/report.md``: ``lines``, then each figure under its caption, then the files it describes."""
     for name, caption in figs.items():
         lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
-    lines += [
-        "## Files",
-        "",
-        "- `cameras.csv`: one row per camera count and camera (every column above, and the decisions)",
-        "- `frames-N.csv`, `events-N.csv`: the session CSVs of each camera count; `videos/`, `logs/`",
-        "",
-    ]
+    lines += ["## Files", "", *(f"- {f}" for f in files), ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
