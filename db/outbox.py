@@ -6,11 +6,20 @@ it is set gets one ``pending`` row per target, with its JSON payload (core/integ
 The delivery worker (core/integrations/worker.py) sends them per target in ``id`` order and marks them
 ``delivered``, or after a try that failed, records the error and when to try again; a row given up
 (a permanent error, or ``max_attempts``) is ``failed`` until ``outbox retry`` makes it pending again.
+
+Several processes may share one store (the window and a headless run, say), each with a worker for the
+same target. Only the holder of a target's *lease* (a ``meta`` row ``outbox-lease:<target>``: owner,
+pid, host and an expiry, renewed before every send) delivers it, so a receiver gets each event once and
+in order. A lease whose owner ended (its pid gone on this host) or that expired is taken over.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import os
+import socket
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,11 +42,28 @@ OUTBOX_MIGRATION = [
     "CREATE INDEX outbox_target_state ON outbox(target, state, id)",
 ]
 
+#: ``meta`` key prefix of a target's delivery lease
+LEASE_KEY = "outbox-lease:"
+
 _COLUMNS = "id event_id target payload state attempts next_attempt_at last_error created delivered".split()
 
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _holder_alive(holder: dict[str, Any], now: float) -> bool:
+    """Whether a lease's holder may still deliver: not expired, and (on this host) its process runs."""
+    if float(holder.get("until", 0)) <= now:
+        return False
+    if holder.get("host") != socket.gethostname():
+        return True  # another machine's process: only the expiry tells
+    import psutil
+
+    try:
+        return bool(psutil.pid_exists(int(holder.get("pid", -1))))
+    except (ValueError, TypeError):
+        return False
 
 
 class OutboxMixin:
@@ -69,6 +95,35 @@ class OutboxMixin:
         )
 
     # ------------------------------------------------------------------ the worker's side
+    def outbox_lease(self, target: str, owner: str, ttl_s: float) -> bool:
+        """Take or renew ``owner``'s lease of ``target`` for ``ttl_s`` seconds; False while another live
+        holder has it (then ``owner`` must not deliver ``target``)."""
+        key, now = LEASE_KEY + target, time.time()
+        with self.transaction():
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+            if row is not None:
+                try:
+                    holder = json.loads(row[0])
+                except ValueError:
+                    holder = {}
+                if holder.get("owner") != owner and _holder_alive(holder, now):
+                    return False
+            lease = {"owner": owner, "pid": os.getpid(), "host": socket.gethostname(), "until": now + ttl_s}
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [key, json.dumps(lease)])
+        return True
+
+    def outbox_release(self, target: str, owner: str) -> None:
+        """Give ``owner``'s lease of ``target`` up (a stopping worker), so another run delivers at once."""
+        key = LEASE_KEY + target
+        with self.transaction():
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+            try:
+                mine = row is not None and json.loads(row[0]).get("owner") == owner
+            except ValueError:
+                mine = False
+            if mine:
+                self.db.execute("DELETE FROM meta WHERE key = ?", [key])
+
     def outbox_next(self, target: str) -> dict[str, Any] | None:
         """The oldest pending row of ``target`` (the one that must go before any later one), or None."""
         cur = self.db.execute(

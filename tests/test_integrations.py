@@ -315,6 +315,34 @@ def test_deliveries_left_by_a_killed_process_are_sent_by_the_next(tmp_path) -> N
     store.close()
 
 
+def test_two_runs_on_one_store_deliver_each_event_once_in_order(store) -> None:
+    """The window and a headless run share a store and both deliver the same webhook: only the holder of
+    the target's lease sends, so the receiver gets each event once and in order; when the holder stops,
+    the other takes over at once (no waiting for the lease to expire)."""
+    rx = Receiver()
+    target = f"webhook {rx.url}"
+    store.outbox_targets = (target,)
+    session = store.start_session("cam", "local")
+    a = worker_for(store, {target: Webhook(rx.url, SECRET, 2.0)}).start()
+    b = worker_for(store, {target: Webhook(rx.url, SECRET, 2.0)}).start()
+    try:
+        ids = add_events(store, session, 8)
+        assert wait_for(lambda: len(rx.ids()) >= 8), rx.ids()
+        time.sleep(0.3)  # a second sender, if any, would have sent by now
+        assert rx.ids() == ids
+        holder, other = (a, b) if a.leased[target] else (b, a)
+        assert holder.leased[target] and not other.leased[target]
+        holder.stop(1.0)  # its lease is released: the other delivers the next events at once
+        more = add_events(store, session, 3, start=8)
+        assert wait_for(lambda: len(rx.ids()) == 11, timeout=5.0), rx.ids()
+    finally:
+        a.stop(1.0)
+        b.stop(1.0)
+        rx.close()
+    assert rx.ids() == ids + more
+    assert [r["state"] for r in store.outbox()] == ["delivered"] * 11
+
+
 # ---------------------------------------------------------------------- MQTT
 BROKER = """
 import asyncio, sys

@@ -7,11 +7,15 @@ store before the next row is tried, so a run that is killed or ends with rows pe
 the next run (rows are never lost; one delivered just before a kill, with its "delivered" not yet
 committed, is sent again: at-least-once). The frame loop is never waited on: network I/O happens here,
 and each store write is one short transaction.
+
+Other processes may deliver from the same store: a target's rows go out only while this worker holds
+its lease in the store (db/outbox.py), taken or renewed before each send, so two runs never both send.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -68,6 +72,14 @@ class DeliveryWorker:
         self._stop = threading.Event()
         self._deadline = float("inf")  # monotonic: when a stopping worker gives up draining
         self._threads: list[threading.Thread] = []
+        #: this worker's name in the store's delivery leases (unique per process and worker)
+        self.owner = f"{os.getpid()}-{id(self):x}-{time.time_ns()}"
+        #: a lease lasts this long without renewal: longer than one try may take (a transport's timeout)
+        self.lease_s = max(
+            30.0,
+            3.0 * max((float(getattr(t, "timeout_s", 10.0)) for t in self.transports.values()), default=10.0),
+        )
+        self.leased: dict[str, bool] = dict.fromkeys(self.transports, False)
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failed try."""
@@ -115,6 +127,11 @@ class DeliveryWorker:
         finally:
             self.transports[target].close()
             if store is not None:
+                try:
+                    if self.leased.get(target):
+                        store.outbox_release(target, self.owner)
+                except Exception as err:  # noqa: BLE001 - it expires by itself
+                    log.debug("outbox %s: lease not released: %s", target, err)
                 store.close()
 
     # ------------------------------------------------------------------ one pass
@@ -133,6 +150,8 @@ class DeliveryWorker:
                 return sent, row["next_attempt_at"] - now
             if self._stop.is_set() and time.monotonic() >= self._deadline:
                 return sent, 0.0
+            if not self._hold(store, target):
+                return sent, self.poll_s * 5  # another run delivers this target; look again later
             try:
                 transport.send(row["payload"])
             except DeliveryError as err:
@@ -157,6 +176,15 @@ class DeliveryWorker:
                 stats.failing = False
                 self._say(target, "delivering again")
         return sent, 0.0
+
+    def _hold(self, store: Any, target: str) -> bool:
+        """Take or renew this worker's lease of ``target`` (say when it changes hands)."""
+        held = bool(store.outbox_lease(target, self.owner, self.lease_s))
+        if held != self.leased.get(target):
+            self.leased[target] = held
+            if not held:
+                self._say(target, "another FaceGate process on this store delivers it; waiting")
+        return held
 
     def _say(self, target: str, line: str) -> None:
         log.info("outbox %s: %s", target, line)
