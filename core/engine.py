@@ -20,7 +20,7 @@ import numpy as np
 from core.config import TrackerConfig
 from core.motion import StillGate
 from core.pipeline import frame_result
-from core.privacy import event_snapshot
+from core.privacy import event_snapshot, frame_snapshot
 from core.protocols import FacePipeline
 from core.recording import EVENT_COLUMNS, FRAME_COLUMNS, CSVSink, FPSMonitor, access_event_row, frame_row
 from core.tracking import AccessEvent, Tracker
@@ -115,6 +115,9 @@ class Engine:
         self._pending_rows: list[dict[str, Any]] = []
         self._flushed_at = time.monotonic()
         self._thumbs: dict[int, bytes] = {}  # track id -> JPEG of its face when last recognised
+        # track id -> (frame, box) when last recognised: a reference, no copy; encoded only when an event
+        # of the track is written (the frame snapshot)
+        self._frames: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._late: list[Face] = []  # faces of earlier frames whose answers were recorded this frame (hybrid)
         self._closed = False
 
@@ -218,6 +221,7 @@ class Engine:
                 for f in [*todo, *(f for f in faces if f.track_id in late)]:
                     if f.track_id is not None:
                         self._thumbs[f.track_id] = _thumbnail(image, f.box)
+                        self._frames[f.track_id] = (image, f.box)
         for f in faces:
             if f.decision is None:
                 f.decision = self._decision_for(f.identity) if (self.tracker is None or f.identity) else None
@@ -277,6 +281,8 @@ class Engine:
         if self._event_sink is not None:
             self._event_sink.write(row)
         if self.session_id and self.store is not None:
+            seen = self._frames.get(ev.track_id)
+            snapshot = frame_snapshot(seen[0], seen[1], ev.decision, self.store) if seen is not None else None
             ev.event_id = self.store.add_event(
                 self.session_id,
                 row["timestamp"],
@@ -291,11 +297,14 @@ class Engine:
                 camera=ev.camera,
                 kind=ev.kind,
                 previous=ev.previous,
+                snapshot=snapshot,
             )
         if self.tracker is not None:  # forget thumbnails of tracks that have ended
             live = {t.track_id for t in self.tracker.tracks}
             for tid in [t for t in self._thumbs if t not in live]:
                 del self._thumbs[tid]
+            for tid in [t for t in self._frames if t not in live]:
+                del self._frames[tid]
 
     def flush(self) -> None:
         self._flushed_at = time.monotonic()

@@ -2,7 +2,7 @@
 
 * :meth:`RetentionMixin.apply_retention` forgets what is older than the configured periods: the frame rows
   of old sessions, old events (their corrections and outbox rows go with them by cascade) and the face
-  snapshots (``events.thumbnail``) of old events, in one transaction.
+  snapshots (``events.thumbnail``, the face, and ``events.snapshot``, the frame) of old events, in one transaction.
 * :meth:`RetentionMixin.backup` copies the store with SQLite's online backup API in one step: a
   consistent copy while other processes keep writing (they wait for the copy's read lock, milliseconds
   for a store of a few MB; their busy timeout is 10 s).
@@ -79,7 +79,7 @@ class RetentionMixin:
     ) -> dict[str, int]:
         """Remove what is older than each period (0: keep forever), in one transaction; returns the counts
         removed: ``frames`` (rows of sessions that ended, or started if they never ended, before the cutoff),
-        ``events`` (by their timestamp) and ``snapshots`` (thumbnails of remaining events, nulled)."""
+        ``events`` (by their timestamp) and ``snapshots`` (remaining events whose face and frame snapshots were nulled)."""
         now = now or _dt.datetime.now(_dt.timezone.utc)
         counts = {"frames": 0, "events": 0, "snapshots": 0}
         with self.transaction():
@@ -101,7 +101,8 @@ class RetentionMixin:
                 ).rowcount
             if snapshots_days > 0:
                 counts["snapshots"] = self.db.execute(
-                    "UPDATE events SET thumbnail = NULL WHERE thumbnail IS NOT NULL AND timestamp < ?",
+                    """UPDATE events SET thumbnail = NULL, snapshot = NULL
+                       WHERE (thumbnail IS NOT NULL OR snapshot IS NOT NULL) AND timestamp < ?""",
                     [_cutoff(snapshots_days, now)],
                 ).rowcount
         return counts

@@ -260,6 +260,7 @@ class MainWindow(QMainWindow):
         self.fullscreen_action.setShortcuts([QKeySequence("F11"), QKeySequence("Ctrl+F")])
         m.addAction(self.access_dock.toggleViewAction())
         m.addAction(self.plots_dock.toggleViewAction())
+        m.addAction("History…", self.open_history).setShortcut(QKeySequence("Ctrl+H"))
         grid = m.addMenu("Camera grid")
         self.layout_actions: dict[str, QAction] = {}
         for k, name in enumerate(LAYOUTS, start=1):
@@ -348,7 +349,7 @@ class MainWindow(QMainWindow):
                 "F5 / Ctrl+R\tstart / stop\nCtrl+O\topen a video file\nCtrl+Shift+O\tseveral cameras\n"
                 "Ctrl+1 / 2 / 3\tcamera grid: 1, 2x2, 3x3 (double-click a camera: it alone)\n"
                 "Ctrl+N\tenroll a person\n"
-                "Ctrl+I\tidentities\nCtrl+E\texport a session\nF11 / Ctrl+F\tfull-screen video (Esc leaves)\n"
+                "Ctrl+I\tidentities\nCtrl+H\tevent history\nCtrl+E\texport a session\nF11 / Ctrl+F\tfull-screen video (Esc leaves)\n"
                 "Ctrl+,\tsettings\nCtrl+Q\tquit"
             ),
         )
@@ -633,6 +634,19 @@ class MainWindow(QMainWindow):
 
     def open_identities(self, modal: bool = True) -> Any:
         return self.people.open_identities(modal)
+
+    def open_history(self) -> Any:
+        """The non-modal event history (gui/history.py), one per window, raised when already open."""
+        from gui.history import HistoryWindow
+
+        if getattr(self, "history_window", None) is None:
+            self.history_window = HistoryWindow(self.gui_store, self)
+        else:
+            self.history_window.apply()  # events recorded since it was opened
+        self.history_window.show()
+        self.history_window.raise_()
+        self.history_window.activateWindow()
+        return self.history_window
 
     def correct_event(self, eid: int, enroll_as: str | None, policy: str = "allowed") -> None:
         """Event ``eid`` was not who it was recognised as (see :meth:`PeopleActions.correct_event`)."""

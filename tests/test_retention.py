@@ -46,7 +46,9 @@ def session_at(store: Store, days_ago: float, frames: int = 3) -> str:
 
 
 def event_at(store: Store, days_ago: float, sid: str | None = None, decision: str = "unknown") -> int:
-    return store.add_event(sid, iso(days_ago), 1, None, None, decision, thumbnail=face_jpeg())
+    return store.add_event(
+        sid, iso(days_ago), 1, None, None, decision, thumbnail=face_jpeg(), snapshot=face_jpeg(1)
+    )
 
 
 def test_retention_removes_exactly_what_is_older(tmp_path) -> None:
@@ -64,6 +66,8 @@ def test_retention_removes_exactly_what_is_older(tmp_path) -> None:
     assert s.corrections() == []  # went with its event
     thumbs = dict(s.db.execute("SELECT id, thumbnail IS NOT NULL FROM events").fetchall())
     assert thumbs == {e_mid: 0, e_new: 1}
+    frames = dict(s.db.execute("SELECT id, snapshot IS NOT NULL FROM events").fetchall())
+    assert frames == {e_mid: 0, e_new: 1}  # the frame snapshot goes with the face
     # nothing more is older: a second pass removes nothing; 0 keeps everything
     assert s.apply_retention(30, 30, 7, now=NOW) == {"frames": 0, "events": 0, "snapshots": 0}
     assert s.apply_retention(0, 0, 0, now=NOW + _dt.timedelta(days=999)) == {

@@ -10,6 +10,7 @@ from typing import Any
 from app.cli.common import check_output_file, count_arg, print_line, printable
 from app.cli.context import Context
 from core.errors import FaceGateError
+from db.history import csv_cell as _cell
 
 
 def _positive_id(text: str) -> int:
@@ -132,9 +133,3 @@ def cmd_audit(ctx: Context, args: argparse.Namespace) -> int:
             )
         )
     return 0
-
-
-def _cell(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading = + - @ would make it a formula (names are the
-    operator's input)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -14,7 +14,7 @@ def add_events_command(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "events",
         parents=[common],
-        help="list the access log: --since/--until, --person, --decision, --camera",
+        help="list the access log: --since/--until, --person, --decision, --camera, --open/--acknowledged",
         description="list: access events, oldest first; ISO-8601 dates or times without a zone are local time",
     )
     p.add_argument("action", choices=["list"])
@@ -25,6 +25,9 @@ def add_events_command(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--person", metavar="NAME", help="only this person (the name as logged)")
     p.add_argument("--decision", choices=["granted", "denied", "unknown"], help="only this decision")
     p.add_argument("--camera", metavar="C", help="only this camera")
+    state = p.add_mutually_exclusive_group()
+    state.add_argument("--open", action="store_true", help="only alarms not yet acknowledged")
+    state.add_argument("--acknowledged", action="store_true", help="only acknowledged alarms")
     p.add_argument("--limit", type=int, default=0, help="only the newest N (default: all)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_events)
@@ -38,6 +41,7 @@ def cmd_events(ctx: Context, args: argparse.Namespace) -> int:
         decision=args.decision,
         camera=args.camera,
         limit=args.limit or None,
+        acknowledged=True if args.acknowledged else (False if args.open else None),
     )
     if args.json:
         for r in rows:
@@ -48,8 +52,10 @@ def cmd_events(ctx: Context, args: argparse.Namespace) -> int:
     for r in rows:
         dist = "" if r["distance"] is None else f"{r['distance']:.2f}"
         change = f" (was {printable(r['previous'] or 'unknown')})" if r["kind"] == "change" else ""
+        alarm = (" alarm acknowledged" if r["acknowledged"] else " alarm OPEN") if r["alarm"] else ""
         print_line(
             f"{r['timestamp']}  {printable(r['camera'] or '-'):<10} #{r['track']!s:<4} "
             f"{printable(r['identity'] or 'unknown'):<20} {r['decision']:<8} {r['reason']:<14} {dist:>5}{change}"
+            f"{alarm}"
         )
     return 0
