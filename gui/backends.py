@@ -87,11 +87,11 @@ class Built:
 
 def short_reason(key: str, reason: str | None) -> str:
     """A few words for an unavailable entry's text (the full reason stays in its tooltip and accessible
-    description): what an operator can act on, e.g. ``needs an NVIDIA GPU (TensorRT)``."""
+    description): what an operator can act on, e.g. ``needs an NVIDIA GPU``."""
     why = (reason or "").strip()
     runtime = key.partition(":")[2]
     if runtime.startswith("tensorrt") and "module not found" in why:
-        return "needs an NVIDIA GPU (TensorRT)"
+        return "needs an NVIDIA GPU"
     if why == NOT_CONFIGURED:
         return "no endpoint: set one in Settings"
     if why.startswith("not available"):

@@ -1,7 +1,7 @@
 """The Detector, Recognizer and Mode dropdowns of the operator window (one toolbar).
 
 Every choice is listed; one that cannot run is greyed (the mouse and keyboard cannot pick it) and its
-entry says why in a few words ("TensorRT — needs an NVIDIA GPU (TensorRT)": keyboard users cannot read
+entry says why in a few words ("FaceNet-128 · tensorrt — needs an NVIDIA GPU": keyboard users cannot read
 tooltips); the full reason is its tooltip and accessible description. Showing a key never switches
 anything; the operator picking one emits ``picked``.
 """

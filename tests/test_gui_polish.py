@@ -142,7 +142,7 @@ def test_a_greyed_backend_says_why_in_its_entry(window) -> None:
     combo = window.combos["recognizer"]
     item = combo.model().item(window.choice_index("recognizer", "facenet128:tensorrt"))
     assert not item.isEnabled()
-    assert item.text() == "FaceNet-128 · tensorrt — needs an NVIDIA GPU (TensorRT)"  # read without hovering
+    assert item.text() == "FaceNet-128 · tensorrt — needs an NVIDIA GPU"  # read without hovering
     assert "module not found" in item.data(Qt.ItemDataRole.AccessibleDescriptionRole)
     assert "FaceNet-128 · tensorrt" in combo.accessibleDescription()
     assert "tensorrt: module not found" in item.toolTip()
