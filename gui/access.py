@@ -130,6 +130,7 @@ class AccessPanel(QWidget):
         self._alert_timer.setSingleShot(True)
         self._alert_timer.timeout.connect(lambda: self.alert.setVisible(False))
         self.sound = QCheckBox("Beep on unknown face")
+        self.alert.setAccessibleName("Alarm")
         self.sound.toggled.connect(self.alertSoundChanged)
 
     def _build_first_run(self) -> None:
@@ -140,6 +141,7 @@ class AccessPanel(QWidget):
             "Nobody is enrolled yet — every face is unknown until you enroll someone."
         )
         self.first_run_label.setWordWrap(True)
+        self.first_run_label.setAccessibleName("First run")
         self.first_run_button = QPushButton("Enroll the first person…")
         self.first_run_button.clicked.connect(self.enrollFirst)
         row = QHBoxLayout(self.first_run)
@@ -175,6 +177,9 @@ class AccessPanel(QWidget):
         )
         self._calibration: dict | None = None
         self.reset_threshold = QPushButton("Default")
+        self.reset_threshold.setAccessibleName("Default threshold")
+        self.slider.setAccessibleName("Match threshold")
+        self.threshold_label.setBuddy(self.slider)
         self.reset_threshold.setToolTip("Back to the model's measured default")
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -190,6 +195,7 @@ class AccessPanel(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search name…")
         self.search.setClearButtonEnabled(True)
+        self.search.setAccessibleName("Search events by name")
         self.decision_filter = QComboBox()
         for text, data in (
             ("All", ""),
@@ -199,7 +205,9 @@ class AccessPanel(QWidget):
             ("Identity changed", "change"),
         ):
             self.decision_filter.addItem(text, data)
+        self.decision_filter.setAccessibleName("Decision filter")
         self.camera_filter = QComboBox()  # shown with several cameras
+        self.camera_filter.setAccessibleName("Camera filter")
         self.camera_filter.addItem("All cameras", "")
         self.camera_filter.setToolTip("Events of one camera (clicking a camera's tile selects it here)")
         self.camera_filter.setVisible(False)
@@ -215,6 +223,7 @@ class AccessPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.table = QTableView()
         self.table.setModel(self.proxy)
+        self.table.setAccessibleName("Access events")
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

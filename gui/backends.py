@@ -85,6 +85,25 @@ class Built:
         return str(getattr(self.local.recognizer, "model", ""))
 
 
+def short_reason(key: str, reason: str | None) -> str:
+    """A few words for an unavailable entry's text (the full reason stays in its tooltip and accessible
+    description): what an operator can act on, e.g. ``needs an NVIDIA GPU``."""
+    why = (reason or "").strip()
+    runtime = key.partition(":")[2]
+    if runtime.startswith("tensorrt") and "module not found" in why:
+        return "needs an NVIDIA GPU"
+    if why == NOT_CONFIGURED:
+        return "no endpoint: set one in Settings"
+    if why.startswith("not available"):
+        return "deploy client not installed"
+    if why.startswith("model not provisioned"):
+        return "model not provisioned"
+    if "module not found" in why:
+        needs = why.partition("(")[2].rstrip(")")
+        return f"needs {needs}" if needs else "runtime not installed"
+    return why if len(why) <= 40 else why[:39].rstrip() + "…"
+
+
 def backend_label(key: str) -> str:
     model, _, runtime = key.partition(":")
     return f"{MODEL_LABELS.get(model, model)} · {runtime}" if runtime else MODEL_LABELS.get(model, model)

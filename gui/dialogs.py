@@ -170,7 +170,9 @@ class SettingsDialog(QDialog):
         form.addRow("Local fallback after", self.fallback)
         form.addRow(QLabel("<b>Playback</b>"))
         form.addRow(self.loop)
-        form.addRow("Identity store", QLabel(db_path))
+        store = QLabel(db_path)
+        store.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("Identity store", store)  # a read-only value: no buddy, no tab stop
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         box.accepted.connect(self.accept)
         box.rejected.connect(self.reject)
@@ -186,6 +188,9 @@ class SettingsDialog(QDialog):
         lay.addWidget(edit, 1)
         b = QPushButton("…")
         b.setFixedWidth(32)
+        b.setAccessibleName(f"Browse for the {title.lower()}")
+        edit.setAccessibleName(title)
+        w.setFocusProxy(edit)  # its form label's buddy: the label leads to the path
         b.clicked.connect(lambda: self._browse(edit, title))
         lay.addWidget(b)
         return w

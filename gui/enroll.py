@@ -73,6 +73,9 @@ class PolicyEdit(QWidget):
         self.policy.setCurrentText(policy)
         self.schedule = QLineEdit(schedule)
         self.schedule.setPlaceholderText("e.g. mon-fri 08:00-18:00; sat 09:00-12:00")
+        self.policy.setAccessibleName("Access policy")
+        self.schedule.setAccessibleName("Access schedule")
+        self.setFocusProxy(self.policy)  # its form label's buddy: Tab and the label lead to the policy
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.policy)
@@ -466,6 +469,9 @@ class EnrollWizard(QWizard):
         self.camera = camera  # live capture takes this camera's frames ("": the only/first one)
         self.camera_source = camera_source
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        # "< Back" / "Next >" read as "less than Back" / "Next greater than" to a screen reader
+        self.setButtonText(QWizard.WizardButton.BackButton, "&Back")
+        self.setButtonText(QWizard.WizardButton.NextButton, "&Next")
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, False)
         self.worker = worker
         self.active = False

@@ -59,6 +59,7 @@ class CameraTile(VideoView):
         self.header = False  # several cameras: the header line and the selection frame
         self.setMinimumSize(160, 90)
         self.setToolTip(f"Camera {name}: click to select, double-click to show it alone")
+        self.setAccessibleName(f"Camera {name} video" if name else "Live video")
 
     def set_info(self, info: CameraInfo | None) -> None:
         self.info = info
@@ -191,13 +192,17 @@ class CameraGrid(QWidget):
             b.setText(name)
             b.setCheckable(True)
             b.setToolTip(f"Show {'one camera' if name == '1' else name + ' cameras'}")
+            b.setAccessibleName(f"Layout {'one camera' if name == '1' else name + ' cameras'}")
             b.clicked.connect(lambda _=False, n=name: self.set_layout(n))
             group.addButton(b)
             bar.addWidget(b)
             self.layout_buttons[name] = b
         bar.addSpacing(12)
-        bar.addWidget(QLabel("Camera"))
+        caption = QLabel("Camera")
+        bar.addWidget(caption)
         self.camera_combo = QComboBox()
+        self.camera_combo.setAccessibleName("Selected camera")
+        caption.setBuddy(self.camera_combo)
         self.camera_combo.setToolTip("The selected camera: its plots, its events, live enrollment")
         self.camera_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.camera_combo.activated.connect(lambda i: self.select(self.camera_combo.itemText(i)))

@@ -28,12 +28,13 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import FaceGateError
-from gui import backup
+from gui import a11y, backup
 from gui.access import AccessPanel
 from gui.backends import Built, RemoteSettings
 from gui.controller import KINDS, SessionController, default_source
 from gui.filedialog import get_open_file_name
 from gui.grid import LAYOUTS, CameraGrid, CameraTile
+from gui.layout import WindowFit
 from gui.people import PeopleActions
 from gui.pickers import BackendPickers
 from gui.plots import PlotsPanel
@@ -172,12 +173,15 @@ class MainWindow(QMainWindow):
         self._build_source_toolbar()
         self._build_backends_toolbar()
         self._build_docks()
+        self.fit = WindowFit(self, self.source_toolbar, self.pickers, self.plots_dock)  # 1024x600 holds
         self._build_menus()
         self._build_status_bar()
+        a11y.set_tab_order(self)
 
     def _build_source_toolbar(self) -> None:
         tb = QToolBar("Source")
         tb.setObjectName("sourceToolbar")
+        self.source_toolbar = tb
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.addToolBar(tb)
         tb.addWidget(QLabel(" Source "))
@@ -215,6 +219,8 @@ class MainWindow(QMainWindow):
         self.start_action.setToolTip("Start / stop (F5)")
         self.start_action.triggered.connect(self.toggle)
         tb.addAction(self.start_action)
+        self.start_button = tb.widgetForAction(self.start_action)
+        a11y.name_source_toolbar(tb, self.source_combo, self.start_button)
 
     def _build_backends_toolbar(self) -> None:
         self.pickers = BackendPickers()
@@ -469,6 +475,7 @@ class MainWindow(QMainWindow):
     def _update_start_action(self) -> None:
         busy = self.running or self.starting
         self.start_action.setText("■ Stop" if busy else "▶ Start")
+        self.start_button.setAccessibleName("Stop" if busy else "Start")  # not "black square Stop"
 
     def open_cameras(self, modal: bool = True) -> Any:
         """The Cameras dialog: one NAME=SOURCE per line; accepted, the cameras start in the grid."""

@@ -1,7 +1,9 @@
 """The Detector, Recognizer and Mode dropdowns of the operator window (one toolbar).
 
-Every choice is listed; one that cannot run is greyed (the mouse and keyboard cannot pick it) with its
-reason as tooltip. Showing a key never switches anything; the operator picking one emits ``picked``.
+Every choice is listed; one that cannot run is greyed (the mouse and keyboard cannot pick it) and its
+entry says why in a few words ("FaceNet-128 · tensorrt — needs an NVIDIA GPU": keyboard users cannot read
+tooltips); the full reason is its tooltip and accessible description. Showing a key never switches
+anything; the operator picking one emits ``picked``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QLabel, QToolBar
 
-from gui.backends import Choice
+from gui.backends import Choice, short_reason
 
-LABELS = (("detector", " Detector "), ("recognizer", " Recognizer "), ("mode", " Mode "))
+LABELS = (("detector", " &Detector "), ("recognizer", " &Recognizer "), ("mode", " &Mode "))
+NAMES = {"detector": "Detector backend", "recognizer": "Recognizer backend", "mode": "Deployment mode"}
 
 
 class BackendPickers(QToolBar):
@@ -25,9 +28,12 @@ class BackendPickers(QToolBar):
         self.setObjectName("backendsToolbar")
         self.combos: dict[str, QComboBox] = {}
         for kind, label in LABELS:
-            self.addWidget(QLabel(label))
+            caption = QLabel(label)
             combo = QComboBox()
+            caption.setBuddy(combo)  # Alt+D / Alt+R / Alt+M focus the dropdown
             combo.setObjectName(f"{kind}Combo")
+            combo.setAccessibleName(NAMES[kind])
+            self.addWidget(caption)
             # a fixed, modest width: a long entry (an unavailable backend's reason) must not push the
             # recognizer and mode behind the toolbar's overflow button on a 1024 px screen; the open list
             # is as wide as its entries
@@ -46,15 +52,19 @@ class BackendPickers(QToolBar):
         model: QStandardItemModel = combo.model()  # type: ignore[assignment]
         combo.blockSignals(True)
         model.clear()
+        missing = []
         for c in choices:
-            item = QStandardItem(c.label if c.available else f"{c.label}  (unavailable)")
+            item = QStandardItem(c.label if c.available else f"{c.label} — {short_reason(c.key, c.reason)}")
             item.setData(c.key, Qt.ItemDataRole.UserRole)
             if not c.available:
                 item.setEnabled(False)  # greyed, and the mouse/keyboard cannot pick it
                 item.setToolTip(f"{c.key}: {c.reason}")
+                item.setData(f"unavailable: {c.reason}", Qt.ItemDataRole.AccessibleDescriptionRole)
+                missing.append(f"{c.label}: {c.reason}")
             else:
                 item.setToolTip(c.key)
             model.appendRow(item)
+        combo.setAccessibleDescription("Unavailable here: " + "; ".join(missing) if missing else "")
         self.show_key(kind, current)
         combo.blockSignals(False)
 

@@ -4,10 +4,16 @@ Per-frame measurements arrive in the worker's bounded deque and are drained here
 drawn per frame. With several cameras the FPS and stage plots show the selected camera
 (:meth:`PlotsPanel.select_camera`); every camera's last minute is kept, so a newly selected camera's curves
 show at once. Backend switches are marked with a vertical line on every plot.
+
+The time axis is the wall clock (local time); points carry ``time.monotonic()`` stamps and are shifted
+by the clock offset taken when the panel is built. Each plot's legend is a word-wrapped label above it
+(never clipped, never over the curves). Below :data:`TABS_BELOW_PX` of width (a 1024 px screen with the
+access panel beside) the four plots become tabs, one plot at a time, so each stays readable.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -16,7 +22,15 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QGridLayout, QLabel, QStackedWidget, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QLabel,
+    QSizePolicy,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gui.views import StatsPoint, SwitchMark
 
@@ -24,6 +38,11 @@ WINDOW_S = 60.0
 REFRESH_MS = 250
 BACKGROUND = "#15181d"
 FOREGROUND = "#aab2be"
+TABS_BELOW_PX = 760  # narrower than this, the plots are tabs (four in a row would be ~180 px each)
+STAGGER_S = 20.0  # switch marks closer than this get their labels at different heights
+LABEL_HEIGHTS = (0.92, 0.74, 0.56, 0.38)  # a switch label's place along its line (0 bottom, 1 top)
+DEFAULT_Y = {"fps": (0.0, 30.0), "ms": (0.0, 100.0), "mib": (0.0, 1024.0), "w": (0.0, 20.0)}  # no data yet
+NO_POWER = "Power: no sensor on this machine (Jetson boards and NVIDIA GPUs report power)."
 
 STAGES = [  # (timings key, label, colour)
     ("capture_ms", "capture", "#7f8c8d"),
@@ -35,19 +54,34 @@ STAGES = [  # (timings key, label, colour)
 ]
 
 
-def title_html(title: str, series: list[tuple[str, str]]) -> str:
+def title_html(title: str, series: list[tuple[str, str]], extra: str = "") -> str:
     """The plot title with each series' name in its colour (a legend that never covers the curves)."""
-    keys = " ".join(f"<span style='color:{c}'>■ {n}</span>" for n, c in series)
-    return f"<span style='color:{FOREGROUND};font-size:9pt'><b>{title}</b>&nbsp;&nbsp;{keys}</span>"
+    keys = " ".join(f"<span style='color:{c}'>■&nbsp;{n}</span>" for n, c in series)
+    return f"<span style='color:{FOREGROUND}'><b>{title}</b>&nbsp;&nbsp;{keys}{extra}</span>"
 
 
-def _plot(title: str, units: str, series: list[tuple[str, str]] | None = None) -> pg.PlotWidget:
-    w = pg.PlotWidget(background=BACKGROUND)
-    w.setMinimumSize(200, 140)
+def _legend(title: str, series: list[tuple[str, str]]) -> QLabel:
+    """The legend line above a plot: word-wrapped, so a narrow plot shows it on two lines, not clipped."""
+    label = QLabel(title_html(title, series))
+    label.setObjectName("plotLegend")
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    label.setAccessibleName(f"{title} legend")
+    return label
+
+
+def _plot(title: str, units: str, default_y: tuple[float, float]) -> pg.PlotWidget:
+    w = pg.PlotWidget(background=BACKGROUND, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
+    w.setMinimumSize(110, 90)
+    for part in (w, w.viewport()):  # nothing to do with the keyboard: no tab stop
+        part.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    w.setAccessibleName(f"{title} plot, {units}, last minute")
     item = w.getPlotItem()
-    item.setTitle(title_html(title, series or []))
     item.showGrid(x=True, y=True, alpha=0.15)
-    item.setLabel("left", units, **{"color": FOREGROUND, "font-size": "8pt"})
+    item.setLabel("left", units, **{"color": FOREGROUND, "font-size": "9pt"})
+    item.setLimits(yMin=0)  # rates, times, memory and power are never negative
+    item.setYRange(*default_y, padding=0)  # until there is data (no empty auto-ranged axis)
     item.setMenuEnabled(False)
     item.hideButtons()
     item.setMouseEnabled(x=False, y=False)
@@ -58,6 +92,17 @@ def _plot(title: str, units: str, series: list[tuple[str, str]] | None = None) -
         item.getAxis(axis).setPen(pg.mkPen("#3a4049"))
     item.getAxis("bottom").setStyle(showValues=True)
     return w
+
+
+def _box(legend: QLabel, content: QWidget) -> QWidget:
+    """A plot with its legend above it."""
+    box = QWidget()
+    lay = QVBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(1)
+    lay.addWidget(legend)
+    lay.addWidget(content, 1)
+    return box
 
 
 class _Series:
@@ -77,12 +122,13 @@ class _Series:
             self.t.popleft()
             self.v.popleft()
 
-    def redraw(self, t0: float) -> None:
+    def redraw(self, offset: float) -> None:
+        """Draw the points at their wall-clock time (``offset``: wall clock minus monotonic, s)."""
         if not self.t:
             self.curve.setData([], [])
             return
         self.curve.setData(
-            np.fromiter(self.t, float, len(self.t)) - t0, np.fromiter(self.v, float, len(self.v))
+            np.fromiter(self.t, float, len(self.t)) + offset, np.fromiter(self.v, float, len(self.v))
         )
 
     @property
@@ -90,26 +136,38 @@ class _Series:
         return any(np.isfinite(v) for v in self.v)
 
 
+def operator_text(reason: str) -> str:
+    """A probe's reason without install hints (an operator cannot act on "pip install ...")."""
+    return re.sub(r"\s*\(?pip install [^)]*\)?", "", reason).strip()
+
+
 class PlotsPanel(QWidget):
-    """Four plots in a row; call :meth:`start` with the stats source and the telemetry sampler."""
+    """Four plots in a row (tabs when narrow); call :meth:`start` with the stats source and the
+    telemetry sampler."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         pg.setConfigOptions(antialias=False, foreground=FOREGROUND)
         self.t0 = time.monotonic()
+        self.offset = time.time() - self.t0  # monotonic stamps + offset = wall clock (s since the epoch)
         self._drain: Callable[[], list[StatsPoint]] | None = None
         self._shown: Callable[[], int] | None = None
         self.sampler: Any = None
         self._last_tele = -1.0
         self._marks: list[tuple[float, list[tuple[pg.PlotWidget, pg.InfiniteLine]]]] = []
+        self._label_steps: list[int] = []  # the recent marks' label heights (LABEL_HEIGHTS indices)
         self.redraws = 0
 
-        self.fps_plot = _plot(
-            "FPS", "frames/s", [("processed", "#4cd964"), ("captured", "#7f8c8d"), ("shown", "#3fa7f5")]
+        self.fps_plot = _plot("Frame rate", "frames/s", DEFAULT_Y["fps"])
+        self.stage_plot = _plot("Stage times", "ms", DEFAULT_Y["ms"])
+        self.mem_plot = _plot("Memory", "MiB", DEFAULT_Y["mib"])
+        self.power_plot = _plot("Power", "W", DEFAULT_Y["w"])
+        self.fps_legend = _legend(
+            "Frame rate", [("processed", "#4cd964"), ("captured", "#7f8c8d"), ("shown", "#3fa7f5")]
         )
-        self.stage_plot = _plot("Stages", "ms", [(label, colour) for _, label, colour in STAGES])
-        self.mem_plot = _plot("Memory", "MiB", [("RSS", "#f5a623"), ("GPU", "#4cd964")])
-        self.power_plot = _plot("Power", "W", [("power", "#e5534b")])
+        self.stage_legend = _legend("Stage times", [(label, colour) for _, label, colour in STAGES])
+        self.mem_legend = _legend("Memory", [("process RSS", "#f5a623"), ("GPU", "#4cd964")])
+        self.power_legend = _legend("Power", [("power", "#e5534b")])
         self.fps = _Series(self.fps_plot, "processed", "#4cd964", 2)
         self.capture_fps = _Series(self.fps_plot, "captured", "#7f8c8d")
         self.shown_fps = _Series(self.fps_plot, "shown", "#3fa7f5")
@@ -126,22 +184,66 @@ class PlotsPanel(QWidget):
         self.no_power.setObjectName("noPower")
         self.no_power.setWordWrap(True)
         self.no_power.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_power.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.power_stack = QStackedWidget()
         self.power_stack.addWidget(self.power_plot)
         self.power_stack.addWidget(self.no_power)
         self.power_stack.setCurrentWidget(self.no_power)
 
-        grid = QGridLayout(self)
-        grid.setContentsMargins(4, 4, 4, 4)
+        self.boxes = {  # tab title -> the plot with its legend
+            "FPS": _box(self.fps_legend, self.fps_plot),
+            "Stages": _box(self.stage_legend, self.stage_plot),
+            "Memory": _box(self.mem_legend, self.mem_plot),
+            "Power": _box(self.power_legend, self.power_stack),
+        }
+        self.row = QWidget()  # the four side by side
+        grid = QGridLayout(self.row)
+        grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(6)
-        for col, w in enumerate((self.fps_plot, self.stage_plot, self.mem_plot, self.power_stack)):
-            w.setMinimumWidth(110)  # four plots under the video still fit a 1024 px wide screen
-            grid.addWidget(w, 0, col)
-            grid.setColumnStretch(col, 3 if w is self.stage_plot else 2)
+        for col, title in enumerate(self.boxes):
+            grid.setColumnStretch(col, 3 if title == "Stages" else 2)
+        self.tabs = QTabWidget()  # one at a time, when narrow
+        self.tabs.setObjectName("plotTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.setAccessibleName("Performance plots")
+        self.modes = QStackedWidget()
+        self.modes.addWidget(self.row)
+        self.modes.addWidget(self.tabs)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 2, 4, 2)
+        lay.addWidget(self.modes)
+        self.tabbed: bool | None = None
+        self.set_tabbed(False)
 
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
+
+    # ------------------------------------------------------------------ layout
+    def set_tabbed(self, tabbed: bool) -> None:
+        """The four plots as tabs (one at a time: a narrow dock) or in a row."""
+        if tabbed == self.tabbed:
+            return
+        self.tabbed = tabbed
+        grid = self.row.layout()
+        assert isinstance(grid, QGridLayout)  # built so in __init__
+        current = self.tabs.currentIndex()
+        if tabbed:
+            for title, box in self.boxes.items():
+                grid.removeWidget(box)
+                self.tabs.addTab(box, title)
+            self.tabs.setCurrentIndex(max(0, current))
+            self.modes.setCurrentWidget(self.tabs)
+        else:
+            self.tabs.clear()
+            for col, box in enumerate(self.boxes.values()):
+                grid.addWidget(box, 0, col)
+                box.show()
+            self.modes.setCurrentWidget(self.row)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self.set_tabbed(self.width() < TABS_BELOW_PX)
 
     # ------------------------------------------------------------------ wiring
     def start(self, drain: Callable[[], list[StatsPoint]], sampler: Any, shown: Callable[[], int]) -> None:
@@ -164,24 +266,33 @@ class PlotsPanel(QWidget):
         ):
             self.power_stack.setCurrentWidget(self.power_plot)
         else:
-            reasons = "\n".join(f"• {s.name}: {s.reason}" for s in power_probes if not s.available)
-            self.no_power.setText(f"<b>No power sensor</b><br>{reasons.replace(chr(10), '<br>')}")
-            self.no_power.setToolTip(reasons)
+            reasons = "\n".join(
+                f"{s.name}: {operator_text(s.reason or '')}" for s in power_probes if not s.available
+            )
+            self.no_power.setText(NO_POWER)
+            self.no_power.setToolTip(f"Power probes tried:\n{reasons}" if reasons else NO_POWER)
             self.power_stack.setCurrentWidget(self.no_power)
         nvml = status.get("nvml")
         jetson = status.get("jetson")
         if not ((nvml and nvml.available) or (jetson and jetson.available)):
-            why = nvml.reason if nvml else "no GPU probe"
-            self.mem_plot.getPlotItem().setTitle(
-                title_html("Memory", [("process RSS", "#f5a623")])
-                + "<span style='color:#69717d;font-size:8pt'> · no GPU</span>"
+            why = operator_text(nvml.reason or "") if nvml else "no GPU probe"
+            self.mem_legend.setText(
+                title_html(
+                    "Memory", [("process RSS", "#f5a623")], "<span style='color:#69717d'> · no GPU</span>"
+                )
             )
-            self.mem_plot.setToolTip(f"GPU memory not measured: {why}")
+            self.mem_legend.setToolTip(f"GPU memory not measured: {why}")
 
     # ------------------------------------------------------------------ marks
     def mark(self, mark: SwitchMark) -> None:
-        """A vertical line on every plot at the first frame processed with the new backends."""
-        x = mark.t - self.t0
+        """A vertical line on every plot at the first frame processed with the new backends; the stage
+        plot's line carries the label, one step lower than a close previous mark's (no overlap)."""
+        x = mark.t + self.offset
+        step = 0
+        if self._marks and mark.t - self._marks[-1][0] < STAGGER_S:
+            step = (self._label_steps[-1] + 1) % len(LABEL_HEIGHTS) if self._label_steps else 1
+        self._label_steps = [*self._label_steps[-(len(LABEL_HEIGHTS) - 1) :], step]
+        when = time.strftime("%H:%M:%S", time.localtime(x))
         lines = []
         for i, p in enumerate((self.fps_plot, self.stage_plot, self.mem_plot, self.power_plot)):
             line = pg.InfiniteLine(
@@ -191,12 +302,15 @@ class PlotsPanel(QWidget):
                 pen=pg.mkPen("#ffd60a", width=1, style=Qt.PenStyle.DashLine),
                 label=mark.label if i == 1 else None,
                 labelOpts={
-                    "position": 0.92,
+                    "position": LABEL_HEIGHTS[step],
                     "color": "#ffd60a",
                     "fill": (0, 0, 0, 150),
-                    "anchors": [(0, 0), (0, 0)],
+                    # the text ends at its line: a new switch is at the right edge, its label reads into
+                    # the past rather than off the plot
+                    "anchors": [(1, 0.5), (1, 0.5)],
                 },
             )
+            line.setToolTip(f"{when}: {mark.label}")
             p.addItem(line)
             lines.append((p, line))
         self._marks.append((mark.t, lines))
@@ -271,12 +385,31 @@ class PlotsPanel(QWidget):
         ]
         for s in every:
             s.trim(t_min - 1)
-            s.redraw(self.t0)
+            s.redraw(self.offset)
         while self._marks and self._marks[0][0] < t_min:
             _, lines = self._marks.pop(0)
             for plot, line in lines:
                 plot.removeItem(line)
-        x1 = now - self.t0
-        for p in (self.fps_plot, self.stage_plot, self.mem_plot, self.power_plot):
-            p.setXRange(max(0.0, x1 - WINDOW_S), max(WINDOW_S, x1), padding=0)
+        x1 = now + self.offset
+        shown = (
+            (self.fps_plot, (self.fps, self.capture_fps, self.shown_fps), DEFAULT_Y["fps"]),
+            (self.stage_plot, tuple(self.stages.values()), DEFAULT_Y["ms"]),
+            (self.mem_plot, (self.rss, self.gpu), DEFAULT_Y["mib"]),
+            (self.power_plot, (self.power,), DEFAULT_Y["w"]),
+        )
+        for p, series, default in shown:
+            p.setXRange(x1 - WINDOW_S, x1, padding=0)
+            _fit_y(p, any(s.has_data for s in series), default)
         self.redraws += 1
+
+
+def _fit_y(plot: pg.PlotWidget, has_data: bool, default: tuple[float, float]) -> None:
+    """Auto-range the y axis on data; without any, the plot's default range (not an empty -1..1 or a
+    -400..400 of NaNs)."""
+    view = plot.getPlotItem().getViewBox()
+    if has_data:
+        if not view.autoRangeEnabled()[1]:
+            view.enableAutoRange(axis=pg.ViewBox.YAxis)
+    else:
+        view.disableAutoRange(axis=pg.ViewBox.YAxis)
+        view.setYRange(*default, padding=0)

@@ -34,7 +34,10 @@ class VideoView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 180)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        # a click focuses it (the source box then loses the focus and says so); it takes no key, so it
+        # is no tab stop
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.setAccessibleName("Live video")
         self.view: FrameView | None = None
         self._image: QImage | None = None
         self.placeholder = "Starting…"
