@@ -40,7 +40,7 @@ BACKGROUND = "#15181d"
 FOREGROUND = "#aab2be"
 TABS_BELOW_PX = 760  # narrower than this, the plots are tabs (four in a row would be ~180 px each)
 STAGGER_S = 20.0  # switch marks closer than this get their labels at different heights
-LABEL_HEIGHTS = (0.92, 0.74, 0.56, 0.38)  # a switch label's place along its line (0 bottom, 1 top)
+LABEL_HEIGHTS = (0.82, 0.6, 0.38, 0.16)  # a switch label's place along its line (0 bottom, 1 top)
 DEFAULT_Y = {"fps": (0.0, 30.0), "ms": (0.0, 100.0), "mib": (0.0, 1024.0), "w": (0.0, 20.0)}  # no data yet
 NO_POWER = "Power: no sensor on this machine (Jetson boards and NVIDIA GPUs report power)."
 
@@ -300,7 +300,9 @@ class PlotsPanel(QWidget):
                 angle=90,
                 movable=False,
                 pen=pg.mkPen("#ffd60a", width=1, style=Qt.PenStyle.DashLine),
-                label=mark.label if i == 1 else None,
+                # the new choice only ("facenet512:tensorflow", not "recognizer ..."): it fits a narrow plot;
+                # the tooltip has the whole label
+                label=mark.label.split(" ", 1)[-1] if i == 1 else None,
                 labelOpts={
                     "position": LABEL_HEIGHTS[step],
                     "color": "#ffd60a",

@@ -190,7 +190,9 @@ def test_plots_show_wall_clock_time_and_a_sane_range_before_data(qtbot) -> None:
 
 
 def test_close_switch_labels_do_not_overlap(qtbot) -> None:
-    panel = _panel(qtbot)
+    """Two switches a second apart, on the plots as wide as the dock at 1280x800 (856 px for four plots):
+    both labels whole inside the stage plot's view, one above the other."""
+    panel = _panel(qtbot, width=856, height=220)
     t = time.monotonic()
     panel.mark(SwitchMark(t - 11, "recognizer facenet512:tensorflow", "recognizer", 900.0))
     panel.mark(SwitchMark(t - 10, "detector blazeface:tflite", "detector", 120.0))  # one second later
@@ -207,8 +209,8 @@ def test_close_switch_labels_do_not_overlap(qtbot) -> None:
     for lab in labels:
         lab.updatePosition()
     a, b = (lab.sceneBoundingRect() for lab in labels)
-    scene = panel.stage_plot.sceneRect()
-    assert scene.contains(a) and scene.contains(b), (a, b, scene)  # both on the plot
+    view = panel.stage_plot.getPlotItem().vb.sceneBoundingRect()
+    assert view.contains(a) and view.contains(b), (a, b, view)  # both whole, not cut at the view's edge
     assert not a.intersects(b), (a, b)
     assert all(
         "facenet512" in line.toolTip() or "blazeface" in line.toolTip()
