@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QComboBox, QLabel, QToolBar
+from PySide6.QtWidgets import QComboBox, QLabel, QStyledItemDelegate, QToolBar
 
 from gui.backends import Choice, short_reason
 
@@ -42,6 +42,9 @@ class BackendPickers(QToolBar):
             combo.setMaximumWidth(150)
             combo.view().setMinimumWidth(340)
             combo.setModel(QStandardItemModel(combo))
+            # the styled delegate applies the style sheet's ``item:disabled`` colour: an unavailable entry
+            # looks greyed (Qt's default combo delegate paints it like the others)
+            combo.setItemDelegate(QStyledItemDelegate(combo))
             combo.currentIndexChanged.connect(lambda _i, k=kind: self._changed(k))
             self.combos[kind] = combo
             self.addWidget(combo)

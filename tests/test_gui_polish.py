@@ -131,12 +131,13 @@ def test_a_wider_screen_gets_one_toolbar_row_and_plots_side_by_side(styled, wind
 
 
 # ---------------------------------------------------------------------------------------------- greyed
-def test_a_greyed_backend_says_why_in_its_entry(window) -> None:
+def test_a_greyed_backend_says_why_in_its_entry(styled, window) -> None:
     choices = [
         Choice("facenet128:tflite", "FaceNet-128 · tflite", True),
         Choice(
             "facenet128:tensorrt", "FaceNet-128 · tensorrt", False, "tensorrt: module not found (tensorrt)"
         ),
+        Choice("facenet128:onnxruntime", "FaceNet-128 · onnxruntime", True),
     ]
     window.pickers.fill("recognizer", choices, "facenet128:tflite")
     combo = window.combos["recognizer"]
@@ -146,6 +147,23 @@ def test_a_greyed_backend_says_why_in_its_entry(window) -> None:
     assert "module not found" in item.data(Qt.ItemDataRole.AccessibleDescriptionRole)
     assert "FaceNet-128 · tensorrt" in combo.accessibleDescription()
     assert "tensorrt: module not found" in item.toolTip()
+    # and it looks greyed: its text is painted darker than an available entry's (the dark style sheet)
+    combo.showPopup()
+    view = combo.view()
+    window.window().grab()  # lay the popup out
+    shot = view.viewport().grab().toImage()
+
+    def brightest(row: int) -> int:
+        r = view.visualRect(combo.model().index(row, 0))
+        return max(
+            shot.pixelColor(x, y).lightness()
+            for x in range(r.left(), min(r.right(), shot.width() - 1), 2)
+            for y in range(r.top(), min(r.bottom(), shot.height() - 1))
+        )
+
+    available, greyed = brightest(2), brightest(1)  # row 0 is the current one, highlighted
+    combo.hidePopup()
+    assert greyed < available - 40, (greyed, available)
     # the mode dropdown: cloud/hybrid without an endpoint
     mode = window.combos["mode"]
     hybrid = mode.model().item(window.choice_index("mode", "hybrid"))
