@@ -225,7 +225,13 @@ class SessionController(QObject):
     def _switch_applied(self, kind: str, built: Built, mark: SwitchMark) -> None:
         self._building.discard(kind)
         self.building.emit(kind, "")
-        self.built = built
+        self.built = built  # the old build is referred to by nothing now: its memory can go
+        from gui.release import release_memory, uses_tensorflow
+
+        self.builder.call(  # on the builder thread, where the newest build (maybe TensorFlow) lives
+            lambda: release_memory(uses_tensorflow(built) or uses_tensorflow(self._chain)),
+            done=lambda mb: log.info("after the switch to %s: RSS %.0f MB", built.label, mb),
+        )
         self._sync_applied(built)
         self._persist_choice(kind, self.applied[kind])
         self.switchApplied.emit(kind, built, mark)

@@ -16,9 +16,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: closing the window waits this long at most for deliveries still pending (they wait in the outbox for
-#: the next session); a stop or a restart waits the configuration's ``drain_s``
-CLOSE_DRAIN_S = 1.0
+#: closing the window or restarting waits this long at most for deliveries still pending (they wait in the
+#: outbox for the next session); the operator's Stop waits the configuration's ``drain_s``, as a run's end
+QUICK_DRAIN_S = 1.0
 
 
 @dataclass
@@ -63,11 +63,11 @@ class SessionExtras:
             )
             say("integrations: delivering each decision to " + ", ".join(self.integrations.transports))
 
-    def close(self, closing_window: bool = False) -> str:
+    def close(self, quick: bool = False) -> str:
         """Worker thread, the session's last events stored: deliver what is pending (for a while), stop."""
         if self.integrations is None or self.integrations.worker is None:
             return ""
-        return str(self.integrations.stop(CLOSE_DRAIN_S if closing_window else None))
+        return str(self.integrations.stop(QUICK_DRAIN_S if quick else None))
 
 
 def send_test(config: Any, wait_s: float | None = None) -> str:

@@ -509,14 +509,15 @@ class InferenceWorker(TaskThread):
             reason,
             [c.name for c in cs.cameras],
         )
-        self._close_extras(reason == "window closed")
+        # a restart or closing waits little for deliveries (the outbox keeps the rest for the next session)
+        self._close_extras(reason in ("window closed", "restart", "new session"))
         self.sessionEnded.emit(info)
         return info
 
-    def _close_extras(self, closing_window: bool = False) -> None:
+    def _close_extras(self, quick: bool = False) -> None:
         extras, self._extras = self._extras, None
         if extras is not None:
-            line = extras.close(closing_window)
+            line = extras.close(quick)
             if line:
                 log.info("%s", line)
                 self.message.emit(line)
@@ -553,6 +554,10 @@ class InferenceWorker(TaskThread):
             close = getattr(old.pipeline, "close", None)
             if callable(close):
                 close()
+        if old is not None:
+            from gui.release import close_replaced
+
+            close_replaced(old, built)  # its memory goes once nothing refers to it (gui/release.py)
         mark = SwitchMark(
             time.monotonic(),
             built.label,

@@ -218,3 +218,29 @@ def test_window_session_delivers_decisions_applies_retention_and_says_when_a_cam
         dlg.close()
     finally:
         rx.close()
+
+
+def test_a_replaced_recognizer_is_closed_and_let_go(window, qtbot) -> None:
+    """Switching away from a recognizer closes its network and nothing keeps it: its memory can go
+    (RSS itself is measured, not asserted: see the report of gui/release.py's change)."""
+    import weakref
+
+    from tests.conftest import skip_unless_available
+
+    skip_unless_available("recognizer", "facenet128:onnxruntime")
+    with qtbot.waitSignal(window.frameShown, timeout=120_000):
+        window.start("demo")
+    old = window.built.local.recognizer
+    assert old.key != "facenet128:onnxruntime"
+    network, gone = old.network, weakref.ref(old)
+    del old
+    with qtbot.waitSignal(window.controller.switchApplied, timeout=60_000):
+        assert window.switch("recognizer", "facenet128:onnxruntime")
+    qtbot.waitUntil(lambda: gone() is None, timeout=10_000)  # the release job's collection
+    held = {
+        k: v for k, v in vars(network).items() if k not in ("path", "meta", "input_names", "output_names")
+    }
+    assert held and all(v is None for v in held.values())  # closed: the runtime's objects let go
+    n = window.worker.frames_processed  # the new recognizer runs on
+    qtbot.waitUntil(lambda: window.worker.frames_processed > n + 5, timeout=10_000)
+    assert window.built.local.recognizer.key == "facenet128:onnxruntime"
