@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +79,10 @@ class Integrations:
     def enabled(self) -> bool:
         return bool(self.transports)
 
-    def start(self, store: Any) -> None:
+    def start(self, store: Any, on_status: Callable[[str, str], None] | None = None) -> None:
         """Every event ``store`` records from now on gets a delivery per target; start delivering them,
-        and whatever an earlier run left pending for these targets, first."""
+        and whatever an earlier run left pending for these targets, first. ``on_status(target, line)``:
+        a target starts failing or recovers (default: a line on stderr; the window: its status bar)."""
         if not self.enabled:
             return
         from core.integrations.worker import DeliveryWorker
@@ -96,15 +98,18 @@ class Integrations:
             retry_min_s=cfg.retry_min_s,
             retry_max_s=cfg.retry_max_s,
             max_attempts=cfg.max_attempts,
-            on_status=_say,
+            on_status=on_status or _say,
         ).start()
 
-    def stop(self) -> str:
-        """Stop delivering (after at most ``drain_s`` more); one summary line ("" with no targets)."""
+    def stop(self, drain_s: float | None = None) -> str:
+        """Stop delivering (after at most ``drain_s`` more, default the configuration's); one summary line
+        ("" with no targets)."""
         if self.worker is None:
             return ""
         self.store.outbox_targets = ()
-        stats = self.worker.stop(self.config.drain_s)
+        stats = self.worker.stop(
+            self.config.drain_s if drain_s is None else min(drain_s, self.config.drain_s)
+        )
         self.worker = None
         counts = self.store.outbox_counts()
         parts = []

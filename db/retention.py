@@ -212,3 +212,30 @@ def apply_config(store: Any, retention: Any) -> str:
     counts = store.apply_retention(retention.frames_days, retention.events_days, retention.snapshots_days)
     line = retention_summary(counts)
     return f"retention: {line} (older than the configured periods)" if line else ""
+
+
+def retention_preview(store: Any, retention: Any, now: _dt.datetime | None = None) -> dict[str, int]:
+    """What :meth:`RetentionMixin.apply_retention` would remove with ``retention``'s periods now, counted
+    (the same cutoffs and order: a snapshot counts only when its event stays), removing nothing."""
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    counts = {"frames": 0, "events": 0, "snapshots": 0}
+    db = store.db
+    if retention.frames_days > 0:
+        old = "SELECT id FROM sessions WHERE COALESCE(ended, started) < ?"
+        cut = [_cutoff(retention.frames_days, now)]
+        counts["frames"] = int(
+            db.execute(f"SELECT COUNT(*) FROM frames WHERE session_id IN ({old})", cut).fetchone()[0]
+        )
+    events_cut = _cutoff(retention.events_days, now) if retention.events_days > 0 else ""
+    if events_cut:
+        counts["events"] = int(
+            db.execute("SELECT COUNT(*) FROM events WHERE timestamp < ?", [events_cut]).fetchone()[0]
+        )
+    if retention.snapshots_days > 0:
+        counts["snapshots"] = int(
+            db.execute(
+                "SELECT COUNT(*) FROM events WHERE thumbnail IS NOT NULL AND timestamp < ? AND timestamp >= ?",
+                [_cutoff(retention.snapshots_days, now), events_cut],
+            ).fetchone()[0]
+        )
+    return counts

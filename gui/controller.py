@@ -28,6 +28,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from core.errors import FaceGateError
 from gui.backends import (
     Built,
     Choice,
@@ -74,6 +75,7 @@ class SessionController(QObject):
     switchApplied = Signal(str, object, object)  # kind, Built, SwitchMark
     switchRefused = Signal(str, str)  # kind, reason (unavailable choice, or its build failed)
     exported = Signal(object)  # (frames rows, events, frames path, events path)
+    building = Signal(str, str)  # kind ("session" for a start), what loads ("" : that build is over)
 
     def __init__(
         self,
@@ -186,6 +188,7 @@ class SessionController(QObject):
         threshold = self.threshold_for(model) if kind == "recognizer" else None
         requested_at = self.worker.frames_processed
         self._say(f"building {key}… (the video keeps running)", BUILD_NOTICE_MS)
+        self.building.emit(kind, loading_text(key))
         self.builder.call(
             self._job_switch,
             kind,
@@ -221,7 +224,14 @@ class SessionController(QObject):
 
     def _switch_applied(self, kind: str, built: Built, mark: SwitchMark) -> None:
         self._building.discard(kind)
-        self.built = built
+        self.building.emit(kind, "")
+        self.built = built  # the old build is referred to by nothing now: its memory can go
+        from gui.release import release_memory, uses_tensorflow
+
+        self.builder.call(  # on the builder thread, where the newest build (maybe TensorFlow) lives
+            lambda: release_memory(uses_tensorflow(built) or uses_tensorflow(self._chain)),
+            done=lambda mb: log.info("after the switch to %s: RSS %.0f MB", built.label, mb),
+        )
         self._sync_applied(built)
         self._persist_choice(kind, self.applied[kind])
         self.switchApplied.emit(kind, built, mark)
@@ -233,6 +243,7 @@ class SessionController(QObject):
     def _switch_failed(self, kind: str, gen: int, key: str, why: str) -> None:
         if gen == self._gen[kind]:
             self._building.discard(kind)
+            self.building.emit(kind, "")
             self.want[kind] = self.applied.get(kind, self.want[kind])
             self.choiceShown.emit(kind, self.want[kind])
         self._say(f"cannot switch to {key}: {why}; still running {self.applied.get(kind, '-')}")
@@ -302,8 +313,16 @@ class SessionController(QObject):
         self.stateChanged.emit()
         src = self.source_for(spec)
         store_path, demo = self.store_path_for(src.spec)
+        try:  # retention and integrations (the Settings dialog): a bad saved value is one line, no start
+            from gui.session_extras import SessionExtras
+
+            extras = SessionExtras.from_settings(self.settings)
+        except (FaceGateError, ValueError) as err:
+            self._start_failed(str(err))
+            return
         want = dict(self.want)
         threshold = self.threshold_for(want["recognizer"].partition(":")[0])
+        self.building.emit("session", loading_text(want["recognizer"]))
         self.worker.call(
             self.worker.close_session,
             "restart",
@@ -315,7 +334,7 @@ class SessionController(QObject):
                 threshold,
                 self.settings.remote,
                 self.worker.last_image,
-                done=lambda b: self._session_built(b, src, gen),
+                done=lambda b: self._session_built(b, src, gen, extras),
                 failed=self._start_failed,
             ),
         )
@@ -338,7 +357,7 @@ class SessionController(QObject):
         self._chain = built
         return built
 
-    def _session_built(self, built: Built, src: SourceSpec, gen: int) -> None:
+    def _session_built(self, built: Built, src: SourceSpec, gen: int, extras: Any = None) -> None:
         if self.closing:
             return
         if gen != self._start_gen:  # stopped (or restarted) while it was building
@@ -349,11 +368,13 @@ class SessionController(QObject):
             self.worker.open_session,
             built,
             src,
+            *((extras,) if extras is not None else ()),
             done=lambda info: self._session_opened(built, src),
             failed=self._start_failed,
         )
 
     def _session_opened(self, built: Built, src: SourceSpec) -> None:
+        self.building.emit("session", "")
         self.built = built
         self._sync_applied(built)
         self.want.update(self.applied)
@@ -363,6 +384,7 @@ class SessionController(QObject):
         self.sessionOpened.emit(built, src)
 
     def _start_failed(self, why: str) -> None:
+        self.building.emit("session", "")
         self.starting = False
         self.running = False
         self.startFailed.emit(why)
@@ -374,6 +396,7 @@ class SessionController(QObject):
         if self.starting and not self.running:
             self._start_gen += 1
             self.starting = False
+            self.building.emit("session", "")
             self.stateChanged.emit()
         self.worker.call(self.worker.close_session, "stopped by the operator")
 
@@ -459,6 +482,15 @@ class SessionController(QObject):
 
 
 # ---------------------------------------------------------------------------------------------- builder steps
+RUNTIME_NAMES = {"tensorflow": "TensorFlow", "onnx": "ONNX Runtime", "tflite": "TensorFlow Lite"}
+
+
+def loading_text(key: str) -> str:
+    """``facenet512:tensorflow`` -> ``Loading facenet512 on TensorFlow``."""
+    model, _, runtime = key.partition(":")
+    return f"Loading {model} on {RUNTIME_NAMES.get(runtime, runtime)}" if runtime else f"Loading {model}"
+
+
 def _export_job(store_path: Path, session_id: str, frames: Path, events: Path) -> tuple[int, int, Path, Path]:
     from core.recording import export_session
     from db.store import Store

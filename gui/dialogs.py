@@ -61,6 +61,12 @@ class ExportDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        # a start that never got a frame (a camera that did not answer) leaves nothing worth exporting
+        sessions = [
+            s
+            for s in sessions
+            if s["id"] == current or s["frames"] or s["events"] or s.get("state") != "ended"
+        ]
         # the running session first, then the past ones, newest first
         rows = [s for s in sessions if s["id"] == current] + sorted(
             (s for s in sessions if s["id"] != current), key=lambda s: str(s["started"]), reverse=True
@@ -176,9 +182,16 @@ class SettingsDialog(QDialog):
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         box.accepted.connect(self.accept)
         box.rejected.connect(self.reject)
+        from PySide6.QtWidgets import QTabWidget
+
+        page = QWidget()
+        page_lay = QVBoxLayout(page)
+        page_lay.addLayout(form)
+        page_lay.addStretch(1)
+        self.tabs = QTabWidget()  # gui/settings_dialog.py adds Integrations and Retention & privacy
+        self.tabs.addTab(page, "Endpoint && playback")
         lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addStretch(1)
+        lay.addWidget(self.tabs, 1)
         lay.addWidget(box)
 
     def _with_browse(self, edit: QLineEdit, title: str) -> QWidget:

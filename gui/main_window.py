@@ -28,9 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import FaceGateError
-from gui import a11y, backup
+from gui import a11y, backup, connection
 from gui.access import AccessPanel
 from gui.backends import Built, RemoteSettings
+from gui.build_progress import BuildProgress
 from gui.controller import KINDS, SessionController, default_source
 from gui.filedialog import get_open_file_name
 from gui.grid import LAYOUTS, CameraGrid, CameraTile
@@ -92,6 +93,7 @@ class MainWindow(QMainWindow):
         self._own_sampler = sampler is None
         self.worker = InferenceWorker(self.sampler)
         self.builder = TaskThread("facegate-builder")
+        self.builder.abandon_on_stop = True  # closing never waits for a model build (gui/tasks.py)
         self.controller = SessionController(
             self.worker, self.builder, self.settings, self.db_path, detector, recognizer, threshold, source
         )
@@ -250,7 +252,7 @@ class MainWindow(QMainWindow):
         m.addAction(self.cameras_action)
         self.export_action = m.addAction("Export session…", self.open_export)
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
-        m.addAction("Settings…", self.open_settings).setShortcut(QKeySequence("Ctrl+,"))
+        m.addAction("Settings…", lambda: self.open_settings()).setShortcut(QKeySequence("Ctrl+,"))
         m.addSeparator()
         m.addAction("Back up identity store…", functools.partial(backup.back_up, self))
         m.addAction("Restore identity store…", functools.partial(backup.restore_store, self))
@@ -294,6 +296,8 @@ class MainWindow(QMainWindow):
         self.status_alarms.setToolTip("unknown, denied and tailgating events not yet acknowledged")
         self._alarm_ticks = 0
         sb.addWidget(self.notice_label, 1)
+        self.build_progress = BuildProgress(self.combos)  # "Loading facenet512 on TensorFlow… 12 s"
+        sb.addPermanentWidget(self.build_progress)
         for w in (self.status_alarms, self.status_source, self.status_perf, self.status_session):
             sb.addPermanentWidget(w)
         self._notice_timer = QTimer(self)
@@ -324,6 +328,7 @@ class MainWindow(QMainWindow):
         c.switchApplied.connect(self._on_switch_applied)
         c.switchRefused.connect(self.switchRefused)
         c.exported.connect(self.exported)
+        c.building.connect(self.build_progress.on_building)
         self.grid.tileSizeChanged.connect(self._display_size)
         self.grid.doubleClicked.connect(self.toggle_fullscreen)
         self.grid.selected.connect(self._camera_selected)
@@ -444,6 +449,7 @@ class MainWindow(QMainWindow):
         if line is not None:  # several cameras make a long entry: show its start
             line.setCursorPosition(0)
         self.grid.clear(f"Starting {spec}…")
+        self.last_view, self._views = None, {}  # no FPS or status of the session before
 
     def _on_session_opened(self, built: Built, src: SourceSpec) -> None:
         self._show_threshold()
@@ -467,6 +473,8 @@ class MainWindow(QMainWindow):
         self.status_session.setToolTip(f"identity store: {info.store_path}")
 
     def _on_session_stopped(self, info: SessionInfo) -> None:
+        if self.starting:  # a restart: "Starting…" stays, not the old session's "Stopped"
+            return
         self.grid.clear(
             f"Stopped ({info.reason}). Session {info.session_id} saved: "
             f"{info.frames} frames, {info.events} events.\nPress F5 to start again."
@@ -577,6 +585,8 @@ class MainWindow(QMainWindow):
         several = len(self.grid.tiles) > 1
         if several:
             self.grid.set_infos(infos)
+        if not several and connection.show(self):  # a camera without frames: one coherent state
+            return
         v = self.last_view
         if v is None or not self.running:
             self.status_source.setText(self.source_spec if not several else self._cameras_line(infos))
@@ -682,13 +692,10 @@ class MainWindow(QMainWindow):
         """Write a session's frames and events CSVs (the running one is flushed to the store first)."""
         self.controller.export_session(session_id, frames, events, done, failed)
 
-    def open_settings(self) -> None:
-        from gui.dialogs import SettingsDialog
+    def open_settings(self, modal: bool = True) -> Any:
+        from gui.settings_dialog import open_settings  # endpoint, integrations, retention & privacy
 
-        path = self.controller.store_path()
-        dlg = SettingsDialog(self.settings.remote, self.settings.loop_files, str(path), self)
-        if dlg.exec() == SettingsDialog.DialogCode.Accepted:
-            self.apply_settings(dlg.remote(), dlg.loop.isChecked())
+        return open_settings(self, modal)
 
     def apply_settings(self, remote: RemoteSettings, loop_files: bool) -> None:
         self.controller.apply_settings(remote, loop_files)

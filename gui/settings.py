@@ -178,3 +178,68 @@ class Settings:
     def set_layout(self, geometry: QByteArray, state: QByteArray) -> None:
         self.set("window/geometry", geometry)
         self.set("window/state", state)
+
+    # ------------------------------------------------------------------ integrations, retention
+    def integrations(self) -> Any:
+        """The ``integrations`` section (core/config.py): the CLI's defaults and environment, then the
+        values saved here; a hand-edited bad value raises the one-line ConfigError/IntegrationError."""
+        from core.config import Config
+
+        base = Config.from_env()  # webhook_secret is never saved: only the path of the file that holds it
+        values = self._section("integrations", base.integrations, _INTEGRATIONS)
+        return base.replace(integrations=values).integrations
+
+    def set_integrations(self, cfg: Any) -> None:
+        for name in _INTEGRATIONS:
+            value = getattr(cfg, name)
+            self.set(f"integrations/{name}", int(value) if isinstance(value, bool) else value)
+
+    def retention(self) -> Any:
+        """The ``retention`` section: defaults, environment, then the values saved here (as integrations)."""
+        from core.config import Config
+
+        base = Config.from_env()
+        return base.replace(retention=self._section("retention", base.retention, _RETENTION)).retention
+
+    def set_retention(self, cfg: Any) -> None:
+        for name in _RETENTION:
+            value = getattr(cfg, name)
+            self.set(f"retention/{name}", int(value) if isinstance(value, bool) else float(value))
+
+    def _section(self, group: str, current: Any, names: tuple[str, ...]) -> dict[str, Any]:
+        from core.config import ConfigError
+
+        values: dict[str, Any] = {}
+        for name in names:
+            raw: Any = self.q.value(f"{group}/{name}", None)
+            if raw is None:
+                continue
+            default = getattr(current, name)
+            try:
+                if isinstance(default, bool):
+                    values[name] = raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
+                elif isinstance(default, float):
+                    values[name] = float(raw)
+                else:
+                    values[name] = str(raw)
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"{group}.{name} must be a number, not {raw!r} (in {self.q.fileName()})"
+                ) from None
+        return values
+
+
+#: what the Settings dialog edits and the .ini keeps (``integrations/<name>``, ``retention/<name>``)
+_INTEGRATIONS = (
+    "webhook",
+    "webhook_secret_file",
+    "webhook_insecure_http",
+    "webhook_ca_cert",
+    "mqtt",
+    "mqtt_topic",
+    "mqtt_tls",
+    "mqtt_ca_cert",
+    "mqtt_username",
+    "mqtt_password_file",
+)
+_RETENTION = ("frames_days", "events_days", "snapshots_days", "blur_unknown")

@@ -32,6 +32,10 @@ class _Task:
     kwargs: dict[str, Any]
 
 
+class _Abandoned(Exception):
+    """The thread is stopping and gave up waiting for its task."""
+
+
 class _Dispatcher(QObject):
     """Lives on the GUI thread; runs the done/failed callbacks of finished tasks there."""
 
@@ -60,6 +64,8 @@ class TaskThread(QThread):
     """
 
     taskDone = Signal(int, object, object)  # token, result, error message (None = success)
+    #: run each task in a daemon thread that :meth:`stop` does not wait for (the builder: model builds)
+    abandon_on_stop = False
 
     def __init__(self, name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -106,10 +112,38 @@ class TaskThread(QThread):
         return self._stopping.is_set()
 
     # ------------------------------------------------------------------ thread side
+    def _call(self, task: _Task) -> Any:
+        """``task`` run here; with :attr:`abandon_on_stop`, in a daemon thread this one waits for, and
+        given up when :meth:`stop` is called (its result is dropped: a 20 s model build never holds up
+        closing the window; the process may exit while it runs)."""
+        if not self.abandon_on_stop:
+            return task.fn(*task.args, **task.kwargs)
+        box: dict[str, Any] = {}
+        finished = threading.Event()
+
+        def job() -> None:
+            try:
+                box["result"] = task.fn(*task.args, **task.kwargs)
+            except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
+                box["error"] = err
+            finally:
+                finished.set()
+
+        threading.Thread(target=job, name=f"{self.objectName()}-job", daemon=True).start()
+        while not finished.wait(0.05):
+            if self._stopping.is_set():
+                log.info("%s: a task still running was abandoned at shutdown", self.objectName())
+                raise _Abandoned
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
     def _run_task(self, task: _Task) -> None:
         self.busy = True
         try:
-            result = task.fn(*task.args, **task.kwargs)
+            result = self._call(task)
+        except _Abandoned:
+            return
         except Exception as err:  # noqa: BLE001 - report every failure to the GUI, keep the thread alive
             log.debug("task %s failed:\n%s", getattr(task.fn, "__name__", task.fn), traceback.format_exc())
             self.taskDone.emit(task.token, None, str(err) or type(err).__name__)

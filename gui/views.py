@@ -56,6 +56,8 @@ class CameraInfo:
     dropped: int
     captured: int
     frames: int  # processed
+    error: str = ""  # why it sends no frame (the source's last failure)
+    reconnects: int = 0  # reopen attempts so far
 
 
 @dataclass

@@ -209,6 +209,7 @@ class InferenceWorker(TaskThread):
         self._session: _Session | None = None
         self._store: Any = None
         self._enroll: _LiveEnroll | None = None
+        self._extras: Any = None  # gui.session_extras.SessionExtras of the session
 
     def _annotator(self, height: int) -> Any:
         """An annotator whose text is ~0.6 of OpenCV's font at 720 px, whatever the view height."""
@@ -300,6 +301,8 @@ class InferenceWorker(TaskThread):
                 cam.dropped,
                 cam.captured,
                 cam.frames,
+                str(getattr(cam.source.grabber, "error", "") or ""),
+                int(getattr(cam.source.grabber, "reconnects", 0)),
             )
             for cam in s.cameras.cameras
         ]
@@ -428,9 +431,10 @@ class InferenceWorker(TaskThread):
         self._store = store_at(current, path)
         return self._store
 
-    def open_session(self, built: Built, spec: SourceSpec) -> SessionInfo:
+    def open_session(self, built: Built, spec: SourceSpec, extras: Any = None) -> SessionInfo:
         """Open ``spec``'s cameras and start recording a session with ``built`` (closing any session
-        first). ``spec.spec`` is one source, or several ``NAME=SRC`` entries (see :func:`split_sources`)."""
+        first). ``spec.spec`` is one source, or several ``NAME=SRC`` entries (see :func:`split_sources`).
+        ``extras``: the retention applied and the integrations started on the store (gui/session_extras.py)."""
         from core.cameras import CameraSet, open_cameras, parse_sources
         from core.config import Config
 
@@ -439,6 +443,10 @@ class InferenceWorker(TaskThread):
         opened = open_cameras(specs, realtime=spec.realtime)
         try:
             store = self._store_for(built.store_path)
+            store.blur_unknown = False  # unless this session's settings say so
+            if extras is not None:
+                extras.open(store, self.message.emit)
+            self._extras = extras
             cameras = CameraSet(
                 built.pipeline,
                 opened,
@@ -450,6 +458,7 @@ class InferenceWorker(TaskThread):
         except BaseException:
             for _, source in opened:
                 source.close()
+            self._close_extras()
             raise
         self.built = built
         self._session = _Session(spec, cameras)
@@ -500,8 +509,18 @@ class InferenceWorker(TaskThread):
             reason,
             [c.name for c in cs.cameras],
         )
+        # a restart or closing waits little for deliveries (the outbox keeps the rest for the next session)
+        self._close_extras(reason in ("window closed", "restart", "new session"))
         self.sessionEnded.emit(info)
         return info
+
+    def _close_extras(self, quick: bool = False) -> None:
+        extras, self._extras = self._extras, None
+        if extras is not None:
+            line = extras.close(quick)
+            if line:
+                log.info("%s", line)
+                self.message.emit(line)
 
     def apply(self, built: Built, requested_at_frame: int = 0) -> SwitchMark:
         """Swap in a built (and warmed) pipeline between two frames."""
@@ -535,6 +554,10 @@ class InferenceWorker(TaskThread):
             close = getattr(old.pipeline, "close", None)
             if callable(close):
                 close()
+        if old is not None:
+            from gui.release import close_replaced
+
+            close_replaced(old, built)  # its memory goes once nothing refers to it (gui/release.py)
         mark = SwitchMark(
             time.monotonic(),
             built.label,

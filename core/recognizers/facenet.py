@@ -151,6 +151,8 @@ def normalize(crops_rgb: np.ndarray, norm: str) -> np.ndarray:
 class FaceNetRecognizer(Recognizer):
     """One FaceNet network on one runtime, with the model's alignment and normalisation."""
 
+    closed = False  # close() ran: a switch replaced it
+
     def __init__(
         self,
         model: str,
@@ -180,6 +182,11 @@ class FaceNetRecognizer(Recognizer):
         self.align_mode, self.margin, self.norm = align, float(margin), norm
         self.max_batch = max(1, int(max_batch))
         self.network = load_network(base_runtime(runtime), path, **options)
+
+    def close(self) -> None:
+        """Release the network (a switch replaced this recognizer); it cannot embed after."""
+        network, self.closed = self.network, True
+        network.close()
 
     def align(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
         return crop(image_bgr, face, self.input_size, self.align_mode, self.margin)

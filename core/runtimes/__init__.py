@@ -65,6 +65,11 @@ class Network(ABC):
     def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
         """Run one batch. Inputs follow the canonical input order; so do the returned outputs."""
 
+    def close(self) -> None:
+        """Let go of the loaded network (its memory is the runtime's to free); it cannot run after."""
+        for name in [n for n in vars(self) if n not in ("path", "meta", "input_names", "output_names")]:
+            setattr(self, name, None)
+
     def _order(self, named: dict[str, np.ndarray]) -> list[np.ndarray]:
         order = self.meta.get("outputs")
         if not order:
