@@ -99,6 +99,11 @@ class RetentionMixin:
                 counts["events"] = self.db.execute(
                     "DELETE FROM events WHERE timestamp < ?", [_cutoff(events_days, now)]
                 ).rowcount
+                if counts["events"]:  # sessions list's event counts say what is left
+                    self.db.execute(
+                        """UPDATE sessions SET events = (SELECT COUNT(*) FROM events e WHERE e.session_id = sessions.id)
+                            WHERE events != (SELECT COUNT(*) FROM events e WHERE e.session_id = sessions.id)"""
+                    )
             if snapshots_days > 0:
                 counts["snapshots"] = self.db.execute(
                     """UPDATE events SET thumbnail = NULL, snapshot = NULL

@@ -62,6 +62,7 @@ def test_retention_removes_exactly_what_is_older(tmp_path) -> None:
     assert counts == {"frames": 3, "events": 1, "snapshots": 1}
     assert s.session_frames(old) == [] and len(s.session_frames(new)) == 3
     assert [r["frames"] for r in s.sessions()] == [0, 3]
+    assert [r["events"] for r in s.sessions()] == [0, 2]  # sessions list counts what is left
     assert [e["id"] for e in s.events()] == [e_mid, e_new]
     assert s.corrections() == []  # went with its event
     thumbs = dict(s.db.execute("SELECT id, thumbnail IS NOT NULL FROM events").fetchall())
