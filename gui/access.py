@@ -150,7 +150,9 @@ class AccessPanel(QWidget):
         slot.addWidget(self.alert)
         bold = QFont(self.alert.font())
         bold.setBold(True)
-        self.alert_slot.setFixedHeight(QFontMetrics(bold).lineSpacing() * ALERT_LINES + 16)
+        self.alert_slot.setFixedHeight(
+            QFontMetrics(bold).lineSpacing() * ALERT_LINES + 22
+        )  # + padding, border
         self.sound = QCheckBox("Beep on unknown face")
         self.sound.toggled.connect(self.alertSoundChanged)
 
@@ -499,8 +501,8 @@ class AccessPanel(QWidget):
         self._raise_alert(
             f"⚠  Identity changed{f' at camera {ev.camera}' if self._several else ''} on track "
             f"#{ev.track_id}: {ev.previous or 'unknown'} → "
-            f"{ev.identity or 'unknown'} ({ev.decision}) — someone may have followed in (tailgating), "
-            f"{time.strftime('%H:%M:%S', time.localtime(ev.timestamp))}",
+            f"{ev.identity or 'unknown'} ({ev.decision}), "
+            f"{time.strftime('%H:%M:%S', time.localtime(ev.timestamp))} — tailgating?",
             True if beep is None else beep,  # an alarm sounds whatever the unknown-face beep setting
         )
 

@@ -358,13 +358,14 @@ class AlarmActions(QObject):
         except Exception as err:  # noqa: BLE001 - the store may be unreadable: no count, no crash
             log.debug("cannot count open alarms: %s", err)
             count, newest = None, []
+        seen = (self.count, self._newest_id())
         self.count, self.newest = count, (newest[-1] if newest else None)
         label = getattr(self.window, "status_alarms", None)
         if label is not None:
             label.setText("" if count is None else f"open alarms: {count}")
         self.overlay.show_alarms(count, self.newest)
-        if self.dialog is not None and self.dialog.isVisible():
-            self.dialog.reload()
+        if self.dialog is not None and self.dialog.isVisible() and seen != (count, self._newest_id()):
+            self.dialog.reload()  # only on a change: the list keeps its scroll position between ticks
         self.changed.emit(count)
         return count
 
@@ -431,6 +432,8 @@ class AlarmActions(QObject):
                 + (f" ({ack['note']})" if ack["note"] else "")
             )
             self.refresh()
+            if self.dialog is not None and self.dialog.isVisible():
+                self.dialog.reload()  # it shows who acknowledged it
         else:
             left = self.refresh()
             self._tell(f"alarm {eid} acknowledged; {left if left is not None else '?'} open alarms left")
