@@ -14,8 +14,10 @@ that fails (or is rolled back) leaves no audit row, and an audit row that cannot
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import StoreError
@@ -42,6 +44,9 @@ ALARM_KEYS = (
     "id timestamp camera identity decision reason kind previous acknowledged ack_note ack_by ack_at"
 ).split()
 AUDIT_KEYS = "id created user action subject before after".split()
+
+
+AUDIT_CSV_COLUMNS = AUDIT_KEYS  # the columns of an audit export (``audit export``, the Audit trail window)
 
 
 def _now() -> str:
@@ -166,6 +171,20 @@ class AuditMixin:
             r["acknowledged"] = bool(r["acknowledged"])
         return rows[::-1]
 
+    def event_thumbnails(self, event_ids: list[int]) -> dict[int, bytes]:
+        """The stored face thumbnails (JPEG) of events ``event_ids`` that have one."""
+        out: dict[int, bytes] = {}
+        ids = [int(i) for i in event_ids]
+        for k in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+            chunk = ids[k : k + 500]
+            marks = ",".join("?" * len(chunk))
+            for eid, jpeg in self.db.execute(
+                f"SELECT id, thumbnail FROM events WHERE id IN ({marks}) AND thumbnail IS NOT NULL", chunk
+            ).fetchall():
+                if jpeg:
+                    out[int(eid)] = bytes(jpeg)
+        return out
+
     def open_alarm_count(self) -> int:
         row = self.db.execute(
             f"""SELECT COUNT(*) FROM events e WHERE {ALARM_WHERE}
@@ -205,3 +224,66 @@ class AuditMixin:
             )
             self._audit("ack", f"event {event_id}", None, {"event": event_id, "note": note}, user)
         return {"event_id": event_id, "note": note, "user": user, "created": created, "already": False}
+
+
+# ---------------------------------------------------------------------------------- rendering, export
+def safe_cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading = + - @ would make it a formula (names and notes
+    are the operator's input)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def write_audit_csv(rows: list[dict[str, Any]], path: str | Path) -> int:
+    """Write audit rows (:meth:`AuditMixin.audit`) to ``path`` as CSV, ``before``/``after`` as JSON, every
+    text cell formula-safe; returns the rows written. A file that cannot be written: StoreError."""
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(AUDIT_CSV_COLUMNS)
+            for r in rows:
+                w.writerow(
+                    [r["id"], r["created"]]
+                    + [safe_cell(str(r[k] or "")) for k in ("user", "action", "subject")]
+                    + [
+                        safe_cell(json.dumps(r[k], ensure_ascii=False, sort_keys=True))
+                        for k in ("before", "after")
+                    ]
+                )
+    except OSError as err:
+        raise StoreError(f"audit export {path}: cannot write it ({err.strerror or err})") from None
+    return len(rows)
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.2f}"
+    return str(v)
+
+
+def describe_change(action: str, before: Any, after: Any) -> str:
+    """An audit row's before → after for a reader: ``threshold 1.00 → 0.92``, ``policy allowed → denied``,
+    ``new: policy allowed, samples 3``; keys that did not change are left out."""
+    if action == "threshold":
+        b = (before or {}).get("threshold")
+        a = (after or {}).get("threshold")
+        return f"threshold {_value(b) if b is not None else 'default'} → {_value(a) if a is not None else 'default'}"
+    if action == "ack":
+        note = (after or {}).get("note") or ""
+        return f"acknowledged{f': {note}' if note else ''}"
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        if before is None and isinstance(after, dict):
+            return "new: " + ", ".join(f"{k} {_value(v)}" for k, v in sorted(after.items()))
+        if after is None and isinstance(before, dict):
+            return "removed (was " + ", ".join(f"{k} {_value(v)}" for k, v in sorted(before.items())) + ")"
+        return f"{_value(before)} → {_value(after)}"
+    changed = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+    if not changed:
+        return "no change"
+    return ", ".join(
+        f"{k} {_value(after[k])}"
+        if k not in before
+        else f"{k} {_value(before.get(k))} → {_value(after.get(k))}"
+        for k in changed
+    )

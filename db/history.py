@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import StoreError
-from db.audit import ALARM_WHERE
+from db.audit import ALARM_WHERE, safe_cell
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -39,9 +39,7 @@ EVENT_KEYS = (
 def csv_cell(value: Any) -> Any:
     """A CSV cell a spreadsheet shows as text: a leading = + - @ would make it a formula (names and notes
     are the operator's input); numbers and None pass unchanged."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+    return safe_cell(value) if isinstance(value, str) else value
 
 
 def write_events_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> int:

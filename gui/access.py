@@ -19,7 +19,16 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QKeySequence,
+    QPixmap,
+    QShortcut,
+    QStandardItem,
+    QStandardItemModel,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -30,6 +39,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QTableView,
     QVBoxLayout,
@@ -42,6 +52,8 @@ from gui.views import EventView
 MAX_EVENTS = 2000
 NOT_CALIBRATED = "not calibrated: run main.py calibrate"
 ALERT_MS = 8000
+ALERT_LINES = 2  # the alert's reserved height, in lines (a longer alert is clipped; its tooltip holds it all)
+NOT_THIS_SHORTCUT, ENROLL_THIS_SHORTCUT = "Ctrl+Shift+N", "Ctrl+Shift+E"
 HISTORY_EVENTS = 200  # past events loaded from the store when the window starts
 DECISION_COLOURS = {"granted": QColor("#3ecf6e"), "denied": QColor("#ff5d5d"), "unknown": QColor("#ffab2e")}
 CHANGE_BACKGROUND = QColor(122, 31, 31, 150)  # rows of "change" events (identity changed: an alarm)
@@ -129,6 +141,18 @@ class AccessPanel(QWidget):
         self._alert_timer = QTimer(self)
         self._alert_timer.setSingleShot(True)
         self._alert_timer.timeout.connect(lambda: self.alert.setVisible(False))
+        # its space is always laid out (empty when no alert): showing or hiding it never moves the log
+        # under the operator's pointer
+        self.alert.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        self.alert_slot = QWidget()
+        slot = QVBoxLayout(self.alert_slot)
+        slot.setContentsMargins(0, 0, 0, 0)
+        slot.addWidget(self.alert)
+        bold = QFont(self.alert.font())
+        bold.setBold(True)
+        self.alert_slot.setFixedHeight(
+            QFontMetrics(bold).lineSpacing() * ALERT_LINES + 22
+        )  # + padding, border
         self.sound = QCheckBox("Beep on unknown face")
         self.alert.setAccessibleName("Alarm")
         self.sound.toggled.connect(self.alertSoundChanged)
@@ -262,6 +286,13 @@ class AccessPanel(QWidget):
         self.enroll_button = QPushButton("Enroll this face…")
         self.enroll_button.setEnabled(False)
         self.enroll_button.clicked.connect(self._enroll_this)
+        self.enroll_button.setToolTip(
+            f"Enroll the selected event's face as a person ({ENROLL_THIS_SHORTCUT})"
+        )
+        self.not_button.setToolTip(f"{self.not_button.toolTip()} ({NOT_THIS_SHORTCUT})")
+        # shortcuts, not the buttons' own: a button's setText (the name changes) resets its shortcut
+        self.not_shortcut = QShortcut(QKeySequence(NOT_THIS_SHORTCUT), self, self._not_this)
+        self.enroll_shortcut = QShortcut(QKeySequence(ENROLL_THIS_SHORTCUT), self, self._enroll_this)
         self.summary = QLabel()
         self.summary.setObjectName("eventSummary")
 
@@ -282,7 +313,7 @@ class AccessPanel(QWidget):
         actions.addStretch(1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
-        lay.addWidget(self.alert)
+        lay.addWidget(self.alert_slot)
         lay.addWidget(self.first_run)
         lay.addLayout(top)
         lay.addWidget(self.rates)
@@ -456,6 +487,7 @@ class AccessPanel(QWidget):
 
     def _raise_alert(self, text: str, beep: bool | None) -> None:
         self.alert.setText(text)
+        self.alert.setToolTip(f"{text}\n(click to dismiss)")
         self.alert.setVisible(True)
         self._alert_timer.start(ALERT_MS)
         if self.sound.isChecked() if beep is None else beep:
@@ -478,8 +510,8 @@ class AccessPanel(QWidget):
         self._raise_alert(
             f"⚠  Identity changed{f' at camera {ev.camera}' if self._several else ''} on track "
             f"#{ev.track_id}: {ev.previous or 'unknown'} → "
-            f"{ev.identity or 'unknown'} ({ev.decision}) — someone may have followed in (tailgating), "
-            f"{time.strftime('%H:%M:%S', time.localtime(ev.timestamp))}",
+            f"{ev.identity or 'unknown'} ({ev.decision}), "
+            f"{time.strftime('%H:%M:%S', time.localtime(ev.timestamp))} — tailgating?",
             True if beep is None else beep,  # an alarm sounds whatever the unknown-face beep setting
         )
 

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from core.errors import FaceGateError
 from gui import a11y, backup, connection
 from gui.access import AccessPanel
+from gui.alarms import AlarmActions, install_menu
 from gui.backends import Built, RemoteSettings
 from gui.build_progress import BuildProgress
 from gui.controller import KINDS, SessionController, default_source
@@ -100,6 +101,10 @@ class MainWindow(QMainWindow):
 
         self._build_ui()
         self.people = PeopleActions(self, self.controller, self.access, self.say, camera=lambda: self.camera)
+        self.alarms = AlarmActions(
+            self, self.gui_store, self.say, lambda: (self.access.selected() or (0, None))[1]
+        )
+        install_menu(self, self.alarms)  # View ▸ Alarms…, Acknowledge alarm… (Ctrl+K), Audit trail…
         self._wire()
         self.controller.load_choices()
         for kind in KINDS:
@@ -294,7 +299,6 @@ class MainWindow(QMainWindow):
         self.status_session = QLabel()
         self.status_alarms = QLabel()  # "open alarms: N" (db/audit.py; main.py alarms ack ID closes one)
         self.status_alarms.setToolTip("unknown, denied and tailgating events not yet acknowledged")
-        self._alarm_ticks = 0
         sb.addWidget(self.notice_label, 1)
         self.build_progress = BuildProgress(self.combos)  # "Loading facenet512 on TensorFlow… 12 s"
         sb.addPermanentWidget(self.build_progress)
@@ -312,6 +316,7 @@ class MainWindow(QMainWindow):
         w = self.worker
         w.frameReady.connect(self._on_frame_ready)
         w.eventsReady.connect(self.access.add_events)  # rows and alerts: logged events only
+        w.eventsReady.connect(self.alarms.events_arrived)  # a new alarm: the counts now, not on the tick
         w.switched.connect(self._on_switched)
         w.message.connect(self.say)
         c = self.controller
@@ -360,7 +365,10 @@ class MainWindow(QMainWindow):
                 "F5 / Ctrl+R\tstart / stop\nCtrl+O\topen a video file\nCtrl+Shift+O\tseveral cameras\n"
                 "Ctrl+1 / 2 / 3\tcamera grid: 1, 2x2, 3x3 (double-click a camera: it alone)\n"
                 "Ctrl+N\tenroll a person\n"
-                "Ctrl+I\tidentities\nCtrl+H\tevent history\nCtrl+E\texport a session\nF11 / Ctrl+F\tfull-screen video (Esc leaves)\n"
+                "Ctrl+I\tidentities\nCtrl+H\tevent history\nCtrl+E\texport a session\n"
+                "F11 / Ctrl+F\tfull-screen video (Esc leaves)\n"
+                "Ctrl+Shift+A\talarms\nCtrl+K\tacknowledge the selected (or newest open) alarm, also in full screen\n"
+                "Ctrl+Shift+N\tthis is not … (the selected event)\nCtrl+Shift+E\tenroll this face …\n"
                 "Ctrl+,\tsettings\nCtrl+Q\tquit"
             ),
         )
@@ -569,15 +577,8 @@ class MainWindow(QMainWindow):
         self.backendSwitched.emit(mark)
 
     def _update_alarms(self) -> None:
-        """The open-alarm count in the status bar, read every 5 s (each status tick is 0.5 s)."""
-        self._alarm_ticks = (self._alarm_ticks + 1) % 10
-        if self._alarm_ticks != 1 or self.built is None:  # no backends yet: no store opened (or created) here
-            return
-        try:
-            self.status_alarms.setText(f"open alarms: {self.gui_store().open_alarm_count()}")
-        except Exception as err:  # noqa: BLE001 - the store may be unreadable: no count, no crash
-            log.debug("cannot count open alarms: %s", err)
-            self.status_alarms.setText("")
+        """The open-alarm count (status bar, full-screen overlay): gui/alarms.py reads it every few ticks."""
+        self.alarms.tick(self.built is not None)  # no backends yet: no store opened (or created) here
 
     def _update_status(self) -> None:
         self._update_alarms()
@@ -713,11 +714,13 @@ class MainWindow(QMainWindow):
             for w in [*bars, *docks, self.menuBar(), self.statusBar()]:
                 w.hide()
             self.showFullScreen()
+            self.alarms.set_fullscreen(True)  # the open-alarm overlay on the video
         else:
             maximized, bars, docks = self._fullscreen_state
             self._fullscreen_state = None
             for w in [*bars, *docks, self.menuBar(), self.statusBar()]:
                 w.show()
+            self.alarms.set_fullscreen(False)
             self.showMaximized() if maximized else self.showNormal()
 
     # ================================================================== shutdown

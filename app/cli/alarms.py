@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from typing import Any
 
 from app.cli.common import check_output_file, count_arg, print_line, printable
 from app.cli.context import Context
 from core.errors import FaceGateError
-from db.history import csv_cell as _cell
+from db.audit import write_audit_csv
 
 
 def _positive_id(text: str) -> int:
@@ -98,22 +97,8 @@ def cmd_audit(ctx: Context, args: argparse.Namespace) -> int:
         if not args.out:
             raise FaceGateError("audit export needs the CSV file to write, e.g. audit export audit.csv")
         check_output_file(args.out, "audit export")
-        rows = ctx.store.audit()
-        try:
-            with open(args.out, "w", newline="", encoding="utf-8") as f:
-                w = csv.writer(f)
-                w.writerow(["id", "created", "user", "action", "subject", "before", "after"])
-                for r in rows:
-                    w.writerow(
-                        [r["id"], r["created"], r["user"], r["action"], _cell(r["subject"])]
-                        + [
-                            _cell(json.dumps(r[k], ensure_ascii=False, sort_keys=True))
-                            for k in ("before", "after")
-                        ]
-                    )
-        except OSError as err:
-            raise FaceGateError(f"audit export {args.out}: cannot write it ({err.strerror})") from None
-        print_line(printable(f"{len(rows)} audit rows written to {args.out}"))
+        n = write_audit_csv(ctx.store.audit(), args.out)
+        print_line(printable(f"{n} audit rows written to {args.out}"))
         return 0
     if args.out is not None:
         raise FaceGateError("audit list takes no file (audit export OUT.csv writes one)")
