@@ -255,7 +255,7 @@ def write_audit_csv(rows: list[dict[str, Any]], path: str | Path) -> int:
 
 
 def _value(v: Any) -> str:
-    if v is None:
+    if v is None or v == "":
         return "–"
     if isinstance(v, float):
         return f"{v:.2f}"
@@ -274,9 +274,12 @@ def describe_change(action: str, before: Any, after: Any) -> str:
         return f"acknowledged{f': {note}' if note else ''}"
     if not isinstance(before, dict) or not isinstance(after, dict):
         if before is None and isinstance(after, dict):
-            return "new: " + ", ".join(f"{k} {_value(v)}" for k, v in sorted(after.items()))
+            return "new: " + ", ".join(
+                f"{k} {_value(v)}" for k, v in sorted(after.items()) if v not in ("", None)
+            )
         if after is None and isinstance(before, dict):
-            return "removed (was " + ", ".join(f"{k} {_value(v)}" for k, v in sorted(before.items())) + ")"
+            kept = ", ".join(f"{k} {_value(v)}" for k, v in sorted(before.items()) if v not in ("", None))
+            return f"removed (was {kept})"
         return f"{_value(before)} → {_value(after)}"
     changed = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
     if not changed:

@@ -11,13 +11,12 @@ there).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QColor, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -36,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import FaceGateError
+from gui.present import local_time, pixmap_from_jpeg
 from gui.views import EventView
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ STATE_COL = 6
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 OPEN_ROLE = Qt.ItemDataRole.UserRole + 2
 REASONS = {"no-match": "no match", "identity-changed": "identity changed"}
-OVERLAY_MARGIN = 12  # px from the video's top-right corner
+OVERLAY_MARGIN = 12  # px from the video's bottom-right corner (each tile's name and state are at its top)
 # its own style: translucent over any video, whether or not the window's style sheet is applied
 OVERLAY_STYLE = """
 QFrame#alarmOverlay { background: rgba(14, 16, 20, 190); border: 1px solid #4a5361; border-radius: 6px; }
@@ -65,21 +65,6 @@ def is_alarm(ev: EventView) -> bool:
     return ev.kind == "change" or ev.decision in ("unknown", "denied")
 
 
-def local_time(iso: str | None, with_date: bool = True) -> str:
-    """A stored UTC ISO time in the operator's zone, with the zone: ``2026-12-01 09:00:02 CET``."""
-    if not iso:
-        return "–"
-    try:
-        t = dt.datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
-    except ValueError:
-        return str(iso)
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    t = t.astimezone()
-    zone = t.strftime("%Z") or t.strftime("%z")
-    return t.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S") + f" {zone}"
-
-
 def person(alarm: dict[str, Any]) -> str:
     """Who the alarm is about: ``unknown``, ``eve``, or ``ann → bob`` for an identity change."""
     who = alarm.get("identity") or "unknown"
@@ -90,17 +75,8 @@ def what(alarm: dict[str, Any]) -> str:
     return "identity changed" if alarm.get("kind") == "change" else str(alarm.get("decision") or "")
 
 
-def pixmap_from_jpeg(jpeg: bytes | None, height: int) -> QPixmap | None:
-    if not jpeg:
-        return None
-    pm = QPixmap()
-    if not pm.loadFromData(jpeg):
-        return None
-    return pm.scaledToHeight(height, Qt.TransformationMode.SmoothTransformation)
-
-
 class AlarmOverlay(QFrame):
-    """The full-screen alarm bar: a child of the video (not a layout item), kept in its top-right corner."""
+    """The full-screen alarm bar: a child of the video (not a layout item), kept in its bottom-right corner."""
 
     acknowledge = Signal()
 
@@ -171,7 +147,10 @@ class AlarmOverlay(QFrame):
         self.adjustSize()
         parent = self.parentWidget()
         if parent is not None:
-            self.move(max(0, parent.width() - self.width() - OVERLAY_MARGIN), OVERLAY_MARGIN)
+            self.move(
+                max(0, parent.width() - self.width() - OVERLAY_MARGIN),
+                max(0, parent.height() - self.height() - OVERLAY_MARGIN),
+            )
         self.raise_()
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
@@ -264,7 +243,7 @@ class AlarmsWindow(QDialog):
 
     def _fill(self, i: int, r: dict[str, Any], jpeg: bytes | None) -> None:
         face = QTableWidgetItem()
-        pm = pixmap_from_jpeg(jpeg, 48)
+        pm = pixmap_from_jpeg(jpeg, 96, 48)
         if pm is not None:
             face.setData(Qt.ItemDataRole.DecorationRole, pm)
         face.setData(ID_ROLE, int(r["id"]))

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from core.errors import FaceGateError
 from db.audit import describe_change, write_audit_csv
-from gui.alarms import local_time
+from gui.present import local_time
 
 COLUMNS = ["Time", "User", "Action", "Subject", "Change (before → after)"]
 ACTION_NAMES = {

@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from db.store import POLICIES  # the one list of access policies
 from gui.filedialog import get_open_file_names
+from gui.present import pixmap_from_jpeg
 from gui.views import EnrollStatus, FrameView
 from gui.worker import InferenceWorker
 
@@ -49,13 +50,6 @@ PHOTO_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.webp)"
 LIVE_MIN_SAMPLES = 5
 LIVE_POSE_SPREAD = 0.2  # nose offset spread (eye distances) asked for: the head turned a little both ways
 PAGE_NAME, PAGE_METHOD, PAGE_CAPTURE, PAGE_IMPORT, PAGE_REVIEW = range(5)
-
-
-def pixmap_from_jpeg(data: bytes, side: int) -> QPixmap:
-    img = QImage.fromData(data)
-    return QPixmap.fromImage(img).scaled(
-        side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-    )
 
 
 def store_samples(store: Any, name: str) -> list[dict[str, Any]]:
@@ -284,7 +278,7 @@ class CapturePage(QWizardPage):
             f"<span style='color:{colour}'>{'sample accepted' if st.ok else st.reason}</span>"
         )
         if st.crop_jpeg:
-            self.strip.addItem(QListWidgetItem(QIcon(pixmap_from_jpeg(st.crop_jpeg, 56)), ""))
+            self.strip.addItem(QListWidgetItem(QIcon(pixmap_from_jpeg(st.crop_jpeg, 56) or QPixmap()), ""))
         self.use_taken.setEnabled(0 < st.samples < st.min_samples)
         self.use_taken.setText(f"Use the {st.samples} sample(s) taken")
         if st.done:
@@ -401,7 +395,7 @@ class ReviewPage(QWizardPage):
             odd = bool(s.get("outlier"))
             outliers += odd
             label = f"⚠ unlike the others {s['distance']:.2f}" if odd else f"q {s['quality']:.2f}"
-            item = QListWidgetItem(QIcon(pixmap_from_jpeg(s["crop"], 96)), label)
+            item = QListWidgetItem(QIcon(pixmap_from_jpeg(s["crop"], 96) or QPixmap()), label)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             # a sample unlike the others is probably someone else: it starts unticked
             item.setCheckState(Qt.CheckState.Unchecked if odd else Qt.CheckState.Checked)
@@ -639,7 +633,9 @@ class IdentityManager(QDialog):
             return
         for s in store_samples(self.store, name):
             if s["crop"]:
-                item = QListWidgetItem(QIcon(pixmap_from_jpeg(s["crop"], 88)), f"q {s['quality'] or 0:.2f}")
+                item = QListWidgetItem(
+                    QIcon(pixmap_from_jpeg(s["crop"], 88) or QPixmap()), f"q {s['quality'] or 0:.2f}"
+                )
                 item.setToolTip(f"added {s['created']}")
                 self.samples.addItem(item)
 

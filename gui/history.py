@@ -15,7 +15,6 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QDate, QDateTime, Qt, QTime
-from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -36,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from core.errors import FaceGateError
 from gui.plots import BACKGROUND, FOREGROUND
+from gui.present import local_time, pixmap_from_jpeg
 
 #: timeline lanes (y) and colours per decision: granted green, denied red, unknown amber
 LANES = {"granted": 0, "denied": 1, "unknown": 2}
@@ -44,19 +44,6 @@ QUICK_RANGES = ("Today", "Yesterday", "Last 7 days", "Last 30 days")
 ALARM_STATES = {"all events": None, "open alarms": False, "acknowledged alarms": True}
 COLUMNS = ("Time", "Camera", "Person", "Decision", "Reason", "Distance", "Alarm")
 FACE_PX, SNAPSHOT_W, SNAPSHOT_H = 128, 256, 144
-
-
-def local_time(ts: str) -> str:
-    """A stored (UTC ISO) time as the operator reads it: local date, time and zone, e.g.
-    "2026-12-01 08:14:03 CET" (the UTC offset when the zone has no abbreviation)."""
-    try:
-        when = _dt.datetime.fromisoformat(ts).astimezone()
-    except ValueError:
-        return ts
-    zone = when.tzname() or ""
-    if not zone or zone[0] in "+-":
-        zone = when.strftime("UTC%z")
-    return when.strftime("%Y-%m-%d %H:%M:%S ") + zone
 
 
 def quick_range(name: str, now: _dt.datetime) -> tuple[_dt.datetime, _dt.datetime]:
@@ -80,17 +67,6 @@ def from_qdatetime(when: QDateTime) -> _dt.datetime:
     """A QDateTime edit's value as a naive local datetime, to the minute."""
     d, t = when.date(), when.time()
     return _dt.datetime(d.year(), d.month(), d.day(), t.hour(), t.minute())
-
-
-def _pixmap(data: bytes | None, width: int, height: int) -> QPixmap | None:
-    if not data:
-        return None
-    img = QImage.fromData(data)
-    if img.isNull():
-        return None
-    return QPixmap.fromImage(img).scaled(
-        width, height, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-    )
 
 
 def _ack_text(r: dict[str, Any]) -> str:
@@ -120,7 +96,7 @@ class _Picture(QWidget):
 
     def show_jpeg(self, data: bytes | None, missing: str) -> bool:
         """Show ``data`` (a JPEG), or the text ``missing``; True when an image is shown."""
-        pm = _pixmap(data, self.width_px, self.height_px)
+        pm = pixmap_from_jpeg(data, self.width_px, self.height_px)
         if pm is None:
             self.image.clear()
             self.image.setText(missing)

@@ -264,3 +264,26 @@ def test_removing_a_person_asks_with_no_as_the_default(store: Store, qtbot: Any,
     dlg._remove()
     assert asked and asked[0][-1] == QMessageBox.StandardButton.No
     assert store.identity_id("ann") is not None and "remove" not in _actions(store)
+
+
+def test_audit_changes_read_as_sentences() -> None:
+    """What the audit window shows for a row: only what changed, an empty value as a dash, no empty
+    fields in a new or removed record."""
+    from db.audit import describe_change
+
+    assert (
+        describe_change("threshold", {"threshold": None}, {"threshold": 0.92}) == "threshold default → 0.92"
+    )
+    assert (
+        describe_change(
+            "policy",
+            {"policy": "allowed", "schedule": ""},
+            {"policy": "schedule", "schedule": "mon-fri 08:00-18:00"},
+        )
+        == "policy allowed → schedule, schedule – → mon-fri 08:00-18:00"
+    )
+    assert describe_change("enroll", None, {"policy": "allowed", "samples": 3, "schedule": ""}) == (
+        "new: policy allowed, samples 3"
+    )
+    assert describe_change("remove", {"policy": "denied", "notes": ""}, None) == "removed (was policy denied)"
+    assert describe_change("ack", None, {"event": 5, "note": "courier"}) == "acknowledged: courier"

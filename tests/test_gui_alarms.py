@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -139,7 +136,9 @@ def test_ctrl_k_in_full_screen_acknowledges_the_newest_and_the_counts_drop(windo
     assert not window.statusBar().isVisible() and not window.access_dock.isVisible()
     assert overlay.count_label.text() == "⚠ 3 open alarms"
     assert "camera front" in overlay.newest_label.text() and "ann → bob" in overlay.newest_label.text()
-    assert overlay.geometry().right() > window.centralWidget().width() // 2  # a corner, over the video
+    g, video = overlay.geometry(), window.centralWidget()
+    assert g.right() > video.width() // 2 and g.top() > video.height() // 2  # the bottom-right corner:
+    assert video.rect().contains(g)  # over the video, clear of the tiles' names at their top
     seen: list[str] = []
     _answer_note(qtbot, "tailgater was a colleague", seen)
     _ctrl_k(qtbot, window)
@@ -330,79 +329,3 @@ def _all_shortcuts(window: Any) -> list[str]:
         keys += [k.toString() for k in a.shortcuts() if not k.isEmpty()]
     keys += [s.key().toString() for s in window.findChildren(QShortcut)]
     return keys
-
-
-# the screenshots of issue 13 (the docs): written when FACEGATE_SHOTS names a folder
-SHOTS = Path(os.environ["FACEGATE_SHOTS"]) if os.environ.get("FACEGATE_SHOTS") else None
-
-
-@pytest.mark.skipif(SHOTS is None, reason="set FACEGATE_SHOTS=folder to write the screenshots")
-def test_screenshots(window, qtbot, celeb_val) -> None:
-    import cv2
-
-    from gui.alarms import open_audit
-
-    assert SHOTS is not None
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    store = window.gui_store()
-
-    def face(name: str) -> bytes:
-        img = cv2.imread(str(celeb_val[name][0]))
-        h, w = img.shape[:2]
-        s = min(h, w) * 3 // 5
-        y, x = max(0, h // 2 - s * 2 // 3), (w - s) // 2
-        ok, buf = cv2.imencode(".jpg", cv2.resize(img[y : y + s, x : x + s], (96, 96)))
-        return buf.tobytes()
-
-    sid = store.start_session("front=rtsp://door")
-    now = time.time() - 600
-    names = ["madonna", "elton_john", "jerry_seinfeld", "mindy_kaling"]
-    shot: Callable[[int], str] = lambda k: time.strftime(  # noqa: E731
-        "%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now + 60 * k)
-    )
-    store.add_event(sid, shot(0), 1, None, 1.31, "unknown", face(names[0]), reason="no-match", camera="front")
-    e2 = store.add_event(
-        sid, shot(1), 2, "elton", 0.48, "denied", face(names[1]), reason="policy", camera="back"
-    )
-    store.add_event(sid, shot(2), 3, None, 1.12, "unknown", face(names[2]), reason="no-match", camera="front")
-    store.add_event(
-        sid, shot(3), 4, "mindy", 0.55, "granted", face(names[3]), reason="matched", camera="front", kind="change",
-        previous="jerry",
-    )  # fmt: skip
-    window.alarms.acknowledge(e2, note="contractor, let in by reception")
-    window.access.thresholdChanged.emit("facenet128", 0.92)
-    dlg = window.alarms.open_window()
-    dlg.show_acked.setChecked(True)
-    qtbot.waitExposed(dlg)
-    dlg.grab().save(str(SHOTS / "alarms.png"))
-    dlg.close()
-    audit = open_audit(window)
-    qtbot.waitExposed(audit)
-    audit.grab().save(str(SHOTS / "audit.png"))
-    audit.close()
-    from types import SimpleNamespace
-
-    from gui.main_window import apply_style
-    from gui.views import FrameView
-
-    apply_style(QApplication.instance())
-    window.resize(1024, 600)
-    door = cv2.imread(str(celeb_val["madonna"][1]))
-    window.grid.set_frame(
-        FrameView(door, SimpleNamespace(faces=[], mode="local"), 0, 0, 1, None, 0.0, 0, "live", 1.0)
-    )
-    window.access.add_events(
-        [EventView(time.time(), 3, None, 1.12, "unknown", sid, camera="front", reason="no-match")]
-    )
-    change = EventView(time.time(), 4, "mindy", 0.55, "granted", sid, kind="change", previous="jerry")
-    window.access.alert_change(change, beep=False)  # the longest alert, in the window's style
-    QApplication.processEvents()
-    alert = window.access.alert
-    assert alert.heightForWidth(alert.width()) <= window.access.alert_slot.height()
-    window.grab().save(str(SHOTS / "window_alert.png"))
-    window.toggle_fullscreen()
-    window.resize(1024, 600)
-    qtbot.wait(50)
-    window.grab().save(str(SHOTS / "fullscreen.png"))
-    window.toggle_fullscreen()
-    QApplication.instance().setStyleSheet("")
