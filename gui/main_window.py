@@ -40,6 +40,7 @@ from gui.layout import WindowFit
 from gui.people import PeopleActions
 from gui.pickers import BackendPickers
 from gui.plots import PlotsPanel
+from gui.present import open_dialog
 from gui.settings import Settings
 from gui.tasks import TaskThread
 from gui.views import FrameView, SessionInfo, SourceSpec, SwitchMark
@@ -508,11 +509,7 @@ class MainWindow(QMainWindow):
             self.start(dlg.spec())
 
         dlg.accepted.connect(accepted)
-        if modal:
-            dlg.exec()
-        else:
-            dlg.show()
-        return dlg
+        return open_dialog(dlg, modal)
 
     # ================================================================== cameras
     @property
@@ -681,11 +678,7 @@ class MainWindow(QMainWindow):
             return None
         current = self.session.session_id if (self.session and self.running) else ""
         dlg = ExportDialog(sessions, current, self.export_session, self.settings._str("export/folder"), self)
-        if modal:
-            dlg.exec()
-        else:
-            dlg.show()
-        return dlg
+        return open_dialog(dlg, modal)
 
     def export_session(
         self, session_id: str, frames: Path, events: Path, done: Any = None, failed: Any = None

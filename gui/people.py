@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QWidget
 
 from gui.access import AccessPanel, pixmap_from_bgr
 from gui.controller import SessionController
+from gui.present import open_dialog
 from gui.views import EventView
 
 
@@ -76,11 +77,7 @@ class PeopleActions(QObject):
         wiz.failed.connect(self.say)
         wiz.finished.connect(lambda _: setattr(self, "wizard", None))
         self.wizard = wiz
-        if modal:
-            wiz.exec()
-        else:
-            wiz.show()
-        return wiz
+        return open_dialog(wiz, modal)
 
     def _enrolled(self, name: str, n: int) -> None:
         self.say(f"enrolled {name}: {n} sample(s) stored; recognising them from now on")
@@ -97,11 +94,7 @@ class PeopleActions(QObject):
             self.open_enroll()
 
         dlg.enrollRequested.connect(enroll_instead)
-        if modal:
-            dlg.exec()
-        else:
-            dlg.show()
-        return dlg
+        return open_dialog(dlg, modal)
 
     def identities_changed(self) -> None:
         self.worker.call(self.worker.reload_gallery)

@@ -1,11 +1,25 @@
-"""How the windows present stored values: times in the operator's zone, JPEG blobs as pictures."""
+"""How the windows present things: stored times in the operator's zone, JPEG blobs as pictures, dialogs."""
 
 from __future__ import annotations
 
 import datetime as _dt
+from typing import TypeVar
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QDialog
+
+D = TypeVar("D", bound=QDialog)
+
+
+def open_dialog(dlg: D, modal: bool) -> D:
+    """Show ``dlg``: ``modal``, run it until it closes (the window's menus); else shown and returned at
+    once (tests and callers that drive it)."""
+    if modal:
+        dlg.exec()
+    else:
+        dlg.show()
+    return dlg
 
 
 def local_time(iso: str | None, with_date: bool = True) -> str:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.dialogs import SettingsDialog
+from gui.present import open_dialog
 
 log = logging.getLogger(__name__)
 
@@ -300,8 +301,4 @@ def open_settings(window: Any, modal: bool = True) -> FullSettingsDialog:
         window.say("settings saved; integrations and retention apply from the next session start", 6000)
 
     dlg.accepted.connect(accepted)
-    if modal:
-        dlg.exec()
-    else:
-        dlg.show()
-    return dlg
+    return open_dialog(dlg, modal)

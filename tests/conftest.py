@@ -95,3 +95,20 @@ def make_door(folder: Path, celeb_train, celeb_val) -> tuple[Path, Path, dict[st
     video = folder / "door.avi"
     spans = build_video(video, celeb_val)
     return db, video, spans
+
+
+@pytest.fixture
+def idle_window(qtbot, tmp_path):
+    """The real operator window on a fresh store in ``tmp_path``, shown and never started (no models
+    loaded): for what the window does without a session (layout, dialogs, alarms, settings)."""
+    pytest.importorskip("pytestqt", reason="GUI tests need pytest-qt")
+    from gui.main_window import MainWindow
+    from gui.settings import Settings
+
+    w = MainWindow(Settings(tmp_path / "facegate.ini"), db=str(tmp_path / "s.db"), source="0")
+    qtbot.addWidget(w)
+    w.show()
+    w.activateWindow()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()

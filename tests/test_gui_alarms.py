@@ -34,17 +34,8 @@ def _jpeg(seed: int) -> bytes:
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    from gui.main_window import MainWindow
-    from gui.settings import Settings
-
-    w = MainWindow(Settings(tmp_path / "facegate.ini"), db=str(tmp_path / "s.db"), source="0")
-    qtbot.addWidget(w)
-    w.show()
-    w.activateWindow()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
+def window(idle_window):
+    return idle_window
 
 
 def _events(store: Store) -> dict[str, int]:

@@ -48,15 +48,8 @@ def styled(qapp):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    from gui.main_window import MainWindow
-    from gui.settings import Settings
-
-    w = MainWindow(Settings(tmp_path / "facegate.ini"), db=str(tmp_path / "s.db"), source="0")
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
+def window(idle_window):
+    return idle_window
 
 
 def _in_window(w: QWidget, window: QWidget) -> QRect:

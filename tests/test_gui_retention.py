@@ -41,15 +41,8 @@ def _enroll(store, name: str, notes: str = "") -> None:
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    from gui.main_window import MainWindow
-    from gui.settings import Settings
-
-    w = MainWindow(Settings(tmp_path / "facegate.ini"), db=str(tmp_path / "s.db"), source="0")
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
+def window(idle_window):
+    return idle_window
 
 
 def test_window_first_run_and_demo_people(window) -> None:

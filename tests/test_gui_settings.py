@@ -17,15 +17,8 @@ from tests.test_integrations import SECRET, Receiver, free_port  # noqa: E402
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    from gui.main_window import MainWindow
-    from gui.settings import Settings
-
-    w = MainWindow(Settings(tmp_path / "facegate.ini"), db=str(tmp_path / "s.db"), source="0")
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
+def window(idle_window):
+    return idle_window
 
 
 @pytest.fixture
