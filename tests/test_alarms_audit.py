@@ -206,6 +206,10 @@ def test_alarms_and_audit_on_the_command_line(store: Store, run_cli: Any, tmp_pa
     audit = _lines(run_cli, "--db", db, "audit", "list", "--json")
     assert [r["action"] for r in audit] == ["enroll", "enroll", "ack"]
     assert _lines(run_cli, "--db", db, "audit", "list", "--json", "--limit", "1")[0]["action"] == "ack"
+    code, out, _ = run_cli("--db", db, "audit", "list")  # the text listing says what changed in words
+    assert code == 0 and out.rstrip().splitlines()[-1].endswith(
+        "ack          event 3: acknowledged: a courier"
+    )
     out_csv = tmp_path / "audit.csv"
     code, out, err = run_cli("--db", db, "audit", "export", out_csv)
     assert code == 0, err

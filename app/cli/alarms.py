@@ -9,7 +9,7 @@ from typing import Any
 from app.cli.common import check_output_file, count_arg, print_line, printable
 from app.cli.context import Context
 from core.errors import FaceGateError
-from db.audit import write_audit_csv
+from db.audit import describe_change, write_audit_csv
 
 
 def _positive_id(text: str) -> int:
@@ -109,12 +109,11 @@ def cmd_audit(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     if not rows:
         print_line(f"the audit trail of {ctx.db_path} is empty")
-    for r in rows:
-        before = "-" if r["before"] is None else json.dumps(r["before"], ensure_ascii=False, sort_keys=True)
-        after = "-" if r["after"] is None else json.dumps(r["after"], ensure_ascii=False, sort_keys=True)
+    for r in rows:  # what changed in words, as the window shows it (--json and export keep the JSON)
+        change = describe_change(r["action"], r["before"], r["after"])
         print_line(
             printable(
-                f"{r['id']:6d} {r['created']} {r['user']:<10} {r['action']:<12} {r['subject']}: {before} -> {after}"
+                f"{r['id']:6d} {r['created']} {r['user']:<10} {r['action']:<12} {r['subject']}: {change}"
             )
         )
     return 0
