@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.cameras import CameraSpec
+    from core.deploy.signals import StopRequest
     from core.protocols import FacePipeline
 
 
@@ -111,7 +112,7 @@ def _remote(ctx: Any, args: argparse.Namespace) -> Any:
 def _run(ctx: Any, args: argparse.Namespace, cameras: list[Any], store: Any, pipe: FacePipeline) -> int:
     """Process the cameras until their sources end, ``--frames`` or Ctrl-C/SIGTERM; then the summary."""
     from core.cameras import CameraSet
-    from core.deploy.signals import sigterm_as_keyboard_interrupt
+    from core.deploy.signals import stop_requested_on_signals
     from core.telemetry import Sampler
 
     sampler = Sampler().start()
@@ -139,8 +140,10 @@ def _run(ctx: Any, args: argparse.Namespace, cameras: list[Any], store: Any, pip
     t_start = time.perf_counter()
     interrupted = False
     try:
-        with sigterm_as_keyboard_interrupt():  # a kill ends the run like Ctrl-C: everything is written
-            _loop(args, site, pipe)
+        # Ctrl-C or a kill ends the loop between rounds (a second Ctrl-C at once): everything is written
+        with stop_requested_on_signals() as stop:
+            _loop(args, site, pipe, stop)
+        interrupted = stop.requested
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -165,8 +168,9 @@ def _say(line: str, tty: bool, status: bool = False) -> None:
         print(("\r" + line.ljust(118) + "\n") if tty else line, end="" if tty else "\n", flush=True)
 
 
-def _loop(args: argparse.Namespace, site: Any, pipe: FacePipeline) -> None:
-    """Rounds of the cameras, printing mode changes, events and (unless --quiet) a status line."""
+def _loop(args: argparse.Namespace, site: Any, pipe: FacePipeline, stop: StopRequest) -> None:
+    """Rounds of the cameras until they end or ``stop`` is requested, printing mode changes, events and
+    (unless --quiet) a status line."""
     from app.cli.common import printable
 
     show = _Shower() if args.show else None
@@ -174,7 +178,7 @@ def _loop(args: argparse.Namespace, site: Any, pipe: FacePipeline) -> None:
     several = len(site.cameras) > 1
     last_mode = {cam.name: args.mode for cam in site.cameras}
     waiting = {cam.name: _WaitReporter(cam, several) for cam in site.cameras}
-    while not site.ended:
+    while not site.ended and not stop.requested:
         done = site.round(timeout=0.5)
         for cam in site.cameras:
             waiting[cam.name]()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +17,24 @@ CAMERA_SIZE = (160, 120)  # the MJPEG camera's frame size, px
 
 
 # a flaky MJPEG camera
+#: the environment of a child process whose stop a test waits for: SIGABRT then prints every thread's stack
+DUMPABLE_ENV = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+
+
+def stop_and_wait(proc: subprocess.Popen, sig: int, timeout: float) -> tuple[str, str]:
+    """Send ``sig`` and return (stdout, stderr); a child still running after ``timeout`` s fails the test
+    with its threads' stacks (started with :data:`DUMPABLE_ENV`), so a hang says where it hung."""
+    import pytest
+
+    proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        out, err = proc.communicate(timeout=30)
+        pytest.fail(f"still running {timeout:.0f} s after signal {sig}; its threads:\n{err[-6000:]}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -252,6 +252,8 @@ def test_identities_list_into_a_closed_pipe(tmp_path) -> None:
 
 
 def test_a_missing_camera_is_named_on_stderr_and_retried(tmp_path) -> None:
+    from tests.helpers import DUMPABLE_ENV, stop_and_wait
+
     if os.path.exists("/dev/video7"):
         pytest.skip("this machine has a /dev/video7")
     proc = subprocess.Popen(
@@ -265,6 +267,7 @@ def test_a_missing_camera_is_named_on_stderr_and_retried(tmp_path) -> None:
             "7",
             "--quiet",
         ],
+        env=DUMPABLE_ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -280,8 +283,7 @@ def test_a_missing_camera_is_named_on_stderr_and_retried(tmp_path) -> None:
             lines.append(line.strip())
         assert proc.poll() is None, lines  # still running: a camera may come back
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, rest = proc.communicate(timeout=30)
+        out, rest = stop_and_wait(proc, signal.SIGTERM, 30)
     waits = [ln for ln in lines if ln.startswith("waiting for camera 7: reconnecting in ")]
     assert len(waits) >= 2 and all("no such camera (/dev/video7 does not exist)" in ln for ln in waits), lines
     delays = [float(ln.split("reconnecting in ")[1].split(" s")[0]) for ln in waits]

@@ -120,7 +120,7 @@ def test_identities_and_sessions_commands(scene, run_cli, tmp_path) -> None:
 
 def test_stream_that_drops_and_returns_does_not_end_the_run(tmp_path) -> None:
     """A real MJPEG camera on 127.0.0.1 stops and restarts; the run reconnects; Ctrl-C writes everything."""
-    from tests.helpers import MjpegCamera, free_port
+    from tests.helpers import DUMPABLE_ENV, MjpegCamera, free_port, stop_and_wait
 
     camera = MjpegCamera(free_port())
     camera.start()
@@ -138,6 +138,7 @@ def test_stream_that_drops_and_returns_does_not_end_the_run(tmp_path) -> None:
             str(frames_csv),
         ],
         cwd=ROOT,
+        env=DUMPABLE_ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -162,8 +163,7 @@ def test_stream_that_drops_and_returns_does_not_end_the_run(tmp_path) -> None:
         assert proc.poll() is None, "the run ended when the camera dropped"
         camera.start()
         assert wait(lambda: rows() > before + 5, 60), "no frames after the camera came back"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = stop_and_wait(proc, signal.SIGINT, 60)
     finally:
         camera.stop()
         if proc.poll() is None:

@@ -45,3 +45,17 @@ def test_stop_handler_runs_on_both_signals_and_is_a_no_op_off_the_main_thread() 
     t.start()
     t.join()
     assert errors == []
+
+
+def test_the_first_signal_asks_the_loop_to_stop_and_the_second_interrupts() -> None:
+    """`run` stops between rounds on Ctrl-C/SIGTERM (no exception inside a lock); Ctrl-C twice stops at once."""
+    from core.deploy.signals import stop_requested_on_signals
+
+    before = signal.getsignal(signal.SIGINT)
+    with stop_requested_on_signals() as stop:
+        assert not stop.requested
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested and stop.signum == signal.SIGTERM
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
