@@ -298,6 +298,7 @@ class Engine:
                 kind=ev.kind,
                 previous=ev.previous,
                 snapshot=snapshot,
+                threshold=float(self.pipeline.threshold),
             )
         if self.tracker is not None:  # forget thumbnails of tracks that have ended
             live = {t.track_id for t in self.tracker.tracks}

@@ -27,12 +27,14 @@ HISTORY_MIGRATION = [
     "CREATE INDEX events_timestamp ON events(timestamp)",
     "CREATE INDEX events_camera ON events(camera, timestamp)",
 ]
+#: schema 8: the threshold the decision was made with (a later calibration must not rewrite the log)
+THRESHOLD_MIGRATION = ["ALTER TABLE events ADD COLUMN threshold REAL"]
 
 #: what :meth:`HistoryMixin.find_events` gives per event, in order (the ``events list --json`` keys and
 #: the history export's columns)
 EVENT_KEYS = (
     "id timestamp session camera track identity distance decision reason kind previous frame observations "
-    "alarm acknowledged ack_note ack_by ack_at"
+    "alarm acknowledged ack_note ack_by ack_at threshold"
 ).split()
 
 
@@ -118,7 +120,7 @@ class HistoryMixin:
             where.append(f"{ALARM_WHERE} AND a.id IS {'NOT ' if acknowledged else ''}NULL")
         sql = f"""SELECT e.id, e.timestamp, e.session_id, e.camera, e.track, e.identity, e.distance, e.decision,
                          e.reason, e.kind, e.previous, e.frame, e.observations, {ALARM_WHERE}, a.id IS NOT NULL,
-                         a.note, a.user, a.created
+                         a.note, a.user, a.created, e.threshold
                   FROM events e LEFT JOIN alarm_acks a ON a.event_id = e.id"""
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -142,12 +144,13 @@ class HistoryMixin:
         """One event for the history's detail pane: its :data:`EVENT_KEYS`, ``thumbnail`` (the face crop
         JPEG), ``snapshot`` (the frame JPEG; None when never stored or removed by retention), ``corrections``
         (oldest first), ``enrolled_photo`` (the first stored sample crop of the person it was recognised
-        as; None for a stranger or someone removed since) and ``threshold`` (the calibrated threshold of the
-        session's recognizer, None when not calibrated)."""
+        as; None for a stranger or someone removed since), ``threshold`` (the one the decision was made with;
+        for events older than schema 8 the calibrated threshold of the session's recognizer now, None when not
+        calibrated) and ``threshold_source`` ("decision", "calibration" or None)."""
         row = self.db.execute(
             f"""SELECT e.id, e.timestamp, e.session_id, e.camera, e.track, e.identity, e.distance, e.decision,
                        e.reason, e.kind, e.previous, e.frame, e.observations, {ALARM_WHERE}, a.id IS NOT NULL,
-                       a.note, a.user, a.created, e.thumbnail, e.snapshot, s.recognizer
+                       a.note, a.user, a.created, e.threshold, e.thumbnail, e.snapshot, s.recognizer
                 FROM events e LEFT JOIN alarm_acks a ON a.event_id = e.id
                 LEFT JOIN sessions s ON s.id = e.session_id WHERE e.id = ?""",
             [event_id],
@@ -167,8 +170,9 @@ class HistoryMixin:
             ).fetchone()
             photo = first[0] if first else None
         out["enrolled_photo"] = photo
-        out["threshold"] = None
-        if out["recognizer"]:  # "model:runtime"
+        out["threshold_source"] = "decision" if out["threshold"] is not None else None
+        if out["threshold"] is None and out["recognizer"]:  # logged before schema 8; "model:runtime"
             cal = self.calibration(out["recognizer"].split(":")[0])
-            out["threshold"] = cal["threshold"] if cal else None
+            if cal:
+                out["threshold"], out["threshold_source"] = cal["threshold"], "calibration"
         return out

@@ -30,11 +30,11 @@ from core.errors import StoreError
 from core.gallery import Gallery
 from db.audit import AUDIT_MIGRATION, AuditMixin
 from db.doors import DoorsMixin
-from db.history import HISTORY_MIGRATION, HistoryMixin
+from db.history import HISTORY_MIGRATION, THRESHOLD_MIGRATION, HistoryMixin
 from db.outbox import OUTBOX_MIGRATION, OutboxMixin
 from db.retention import RetentionMixin
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 POLICIES = ("allowed", "denied", "schedule")
 #: ``meta`` key prefix of a running session's recorder ({"pid", "host"}), deleted by end_session. Kept in
 #: ``meta`` rather than new ``sessions`` columns so that no schema step is needed (other FaceGate versions
@@ -122,6 +122,7 @@ MIGRATIONS: dict[int, list[str]] = {
     5: OUTBOX_MIGRATION,  # integrations: one row per (event, delivery target), db/outbox.py
     6: AUDIT_MIGRATION,  # alarm acknowledgements and the audit trail, db/audit.py
     7: HISTORY_MIGRATION,  # frame snapshots of events, time index for the history, db/history.py
+    8: THRESHOLD_MIGRATION,  # the threshold each decision was made with (db/history.py)
 }
 
 
@@ -636,16 +637,20 @@ class Store(AuditMixin, DoorsMixin, OutboxMixin, HistoryMixin, RetentionMixin):
         kind: str = "decision",
         previous: str | None = None,
         snapshot: bytes | None = None,
+        threshold: float | None = None,
     ) -> int:
         """One access event (``kind`` "decision", or "change" for a decided track whose identity moved,
-        with ``previous`` the identity it had; ``snapshot``: JPEG of the whole frame); returns its id."""
+        with ``previous`` the identity it had; ``snapshot``: JPEG of the whole frame; ``threshold``: the
+        distance threshold the decision was made with); returns its id."""
         with self.transaction():
             cur = self.db.execute(
                 """INSERT INTO events(session_id, timestamp, track, identity, identity_id, distance, decision,
-                                      thumbnail, frame, observations, reason, camera, kind, previous, snapshot)
-                   VALUES (?, ?, ?, ?, (SELECT id FROM identities WHERE name = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                      thumbnail, frame, observations, reason, camera, kind, previous, snapshot,
+                                      threshold)
+                   VALUES (?, ?, ?, ?, (SELECT id FROM identities WHERE name = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                           ?)""",
                 [session_id, timestamp, track, identity, identity, distance, decision, thumbnail, frame]
-                + [observations, reason, camera, kind, previous, snapshot],
+                + [observations, reason, camera, kind, previous, snapshot, threshold],
             )
             if session_id is not None:
                 self.db.execute("UPDATE sessions SET events = events + 1 WHERE id = ?", [session_id])

@@ -427,7 +427,12 @@ class HistoryWindow(QWidget):
             f"{d['observations'] or 0} observations",
         ]
         dist = "-" if d["distance"] is None else f"{d['distance']:.3f}"
-        thr = "not calibrated" if d["threshold"] is None else f"{d['threshold']:.3f} (calibrated)"
+        if d["threshold"] is None:
+            thr = "not recorded, not calibrated"
+        elif d["threshold_source"] == "decision":
+            thr = f"{d['threshold']:.3f} (used for this decision)"
+        else:  # logged before FaceGate kept it with the event
+            thr = f"{d['threshold']:.3f} (calibrated now; not recorded with this event)"
         lines.append(f"distance {dist} · threshold {thr}")
         if d["kind"] == "change":
             lines.append(f"identity changed on a decided track (was {escape(d['previous'] or 'unknown')})")

@@ -46,7 +46,7 @@ def test_a_schema_6_store_migrates_with_its_events(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     s = Store(path)
-    assert s._version() == SCHEMA_VERSION == 7
+    assert s._version() == SCHEMA_VERSION == 8
     indexes = {r[0] for r in s.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "events_timestamp" in indexes
     (old,) = s.find_events()
@@ -58,6 +58,7 @@ def test_a_schema_6_store_migrates_with_its_events(tmp_path: Path) -> None:
     )
     d = s.event_detail(old["id"])
     assert d["thumbnail"] == b"face" and d["snapshot"] is None and d["enrolled_photo"] is None
+    assert d["threshold"] is None and d["threshold_source"] is None  # logged before schema 8, no session
 
 
 def test_find_events_by_alarm_state_and_the_cli(history, run_cli) -> None:
@@ -272,6 +273,11 @@ def test_the_engine_stores_a_frame_snapshot_with_each_event(
     engine.close()
     stored = [store.event_detail(e["id"]) for e in store.events()]
     assert [(e["identity"], e["decision"]) for e in stored] == [("ben_afflek", "granted"), (None, "unknown")]
+    # the log keeps the threshold each decision was made with, whatever is calibrated later
+    store.save_calibration(recognizer.model, 0.001, 0.5, 0.001, 0.2, 40, 5000, [], "later")
+    for e in (store.event_detail(e["id"]) for e in stored):
+        assert (e["threshold"], e["threshold_source"]) == (pytest.approx(pipe.threshold), "decision")
+    assert pipe.threshold != pytest.approx(0.5)
     h, w = scene.frames[0].shape[:2]
     for e in stored:
         snap = _image(e["snapshot"])
