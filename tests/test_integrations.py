@@ -454,6 +454,56 @@ def test_mqtt_broker_down_then_up_keeps_order(store) -> None:
     assert [m[1]["event_id"] for m in got] == ids
 
 
+def test_a_broker_restart_mid_stream_loses_nothing_and_keeps_order(store) -> None:
+    """The door controller's case: the broker is up and receiving, is killed (SIGKILL, not a clean
+    shutdown), decisions go on being made, and a new broker comes up on the same port. Every event
+    arrives exactly once, in the order it was decided."""
+    pytest.importorskip("paho.mqtt", reason="paho-mqtt is not installed")
+    pytest.importorskip("amqtt", reason="amqtt (the test's MQTT broker) is not installed")
+    port = free_port()
+    target = f"mqtt 127.0.0.1:{port}"
+    store.outbox_targets = (target,)
+    session = store.start_session("cams", "local")
+    publisher = MqttPublisher("127.0.0.1", port, "facegate", 2.0)
+    worker = worker_for(store, {target: publisher}, retry_min_s=0.001)
+
+    def start_broker() -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, "-c", BROKER % port], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        return proc
+
+    def delivered() -> bool:
+        worker.deliver(store, target)
+        return not store.outbox(state="pending")
+
+    before: list[tuple[str, dict[str, Any], int]] = []
+    after: list[tuple[str, dict[str, Any], int]] = []
+    proc = start_broker()
+    try:
+        sub, before = subscribe(port, "facegate/#")
+        ids = add_events(store, session, 3)
+        assert wait_for(delivered) and wait_for(lambda: len(before) == 3), before
+        sub.loop_stop()
+        sub.disconnect()
+        proc.kill()  # the broker dies; the door keeps deciding
+        proc.wait(10)
+        ids += add_events(store, session, 3, start=3)
+        worker.deliver(store, target)
+        pending = store.outbox(state="pending")
+        assert len(pending) == 3 and pending[0]["attempts"] >= 1 and pending[0]["last_error"]
+        proc = start_broker()  # back on the same port
+        sub, after = subscribe(port, "facegate/#")
+        assert wait_for(delivered) and wait_for(lambda: len(after) >= 3), after
+        time.sleep(0.3)  # a duplicate would arrive now
+        sub.loop_stop()
+        sub.disconnect()
+    finally:
+        publisher.close()
+        proc.kill()
+        proc.wait(10)
+    assert [m[1]["event_id"] for m in before + after] == ids
+
+
 # ---------------------------------------------------------------------- main.py run
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory, celeb_train, celeb_val):
