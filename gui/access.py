@@ -25,6 +25,7 @@ from PySide6.QtGui import (
     QFontMetrics,
     QKeySequence,
     QPixmap,
+    QResizeEvent,
     QShortcut,
     QStandardItem,
     QStandardItemModel,
@@ -60,7 +61,9 @@ CHANGE_BACKGROUND = QColor(122, 31, 31, 150)  # rows of "change" events (identit
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 DECISION_ROLE = Qt.ItemDataRole.UserRole + 2  # "granted" | "denied" | "unknown" | "change" (filtering)
 COLUMNS = ["", "Time", "Name", "Decision", "Why", "Dist.", "Track", "Camera"]
-NAME_COL, DECISION_COL, REASON_COL, TRACK_COL, CAMERA_COL = 2, 3, 4, 6, 7
+NAME_COL, DECISION_COL, REASON_COL, DIST_COL, TRACK_COL, CAMERA_COL = 2, 3, 4, 5, 6, 7
+NAME_MIN_PX = 90  # the Name column's least width: Dist. and Track give theirs up first (its tooltip has both)
+DIST_PX, TRACK_PX = 44, 40  # short numbers
 REASON_TEXT = {
     "matched": "matched",
     "no-match": "no match",
@@ -261,7 +264,7 @@ class AccessPanel(QWidget):
         header.setSectionResizeMode(NAME_COL, QHeaderView.ResizeMode.Stretch)
         for col in (1, 3):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        for col, width in ((5, 44), (6, 40)):  # distance and track id: short numbers
+        for col, width in ((DIST_COL, DIST_PX), (TRACK_COL, TRACK_PX)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
             header.resizeSection(col, width)
         # the reason/correction column is read in full in its tooltip; it must not squeeze the names
@@ -271,6 +274,7 @@ class AccessPanel(QWidget):
         header.setMinimumSectionSize(36)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.setColumnHidden(CAMERA_COL, True)  # shown once there are several cameras
+        self._narrow = False  # Dist. and Track hidden so the names keep NAME_MIN_PX (_fit_columns)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _: self._not_this())
 
@@ -295,6 +299,8 @@ class AccessPanel(QWidget):
         self.enroll_shortcut = QShortcut(QKeySequence(ENROLL_THIS_SHORTCUT), self, self._enroll_this)
         self.summary = QLabel()
         self.summary.setObjectName("eventSummary")
+        # wraps: a busy day's counts on one line made the panel ~570 px wide, half a 1024x600 screen
+        self.summary.setWordWrap(True)
 
     def _build_layout(self) -> None:
         """Lay the parts out, top to bottom."""
@@ -446,7 +452,8 @@ class AccessPanel(QWidget):
         if change:
             shown = f"{ev.previous or 'unknown'} → {ev.identity or 'unknown'}"
         name = QStandardItem(shown)
-        name.setToolTip(ev.identity or "not recognised")
+        dist_text = "" if ev.distance is None else f", distance {ev.distance:.2f}"
+        name.setToolTip(f"{ev.identity or 'not recognised'}{dist_text}, track #{ev.track_id}")
         if ev.identity is None:
             f = QFont(name.font())
             f.setItalic(True)
@@ -551,10 +558,25 @@ class AccessPanel(QWidget):
         self.camera_filter.blockSignals(False)
         self.camera_filter.setVisible(several)
         self.table.setColumnHidden(CAMERA_COL, not several)
-        # the camera takes the track id's place: track ids repeat across cameras, and the video labels
-        # (#3) and the row's tooltip still carry them; the names keep their width in a narrow panel
-        self.table.setColumnHidden(TRACK_COL, several)
+        self._fit_columns()
         self._refilter()
+
+    # ------------------------------------------------------------------ columns
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """The names keep their width: in a narrow panel (a 1024x600 screen) Dist. and Track go, and with
+        several cameras the camera takes the track id's place (track ids repeat across cameras). The
+        video labels (#3) and the name's tooltip still carry both."""
+        t = self.table
+        shown = (c for c in range(len(COLUMNS)) if c not in (NAME_COL, DIST_COL, TRACK_COL))
+        others = sum(t.columnWidth(c) for c in shown if not t.isColumnHidden(c))
+        others += DIST_PX + (0 if self._several else TRACK_PX)  # with them shown (hidden ones read 0)
+        self._narrow = t.viewport().width() - others < NAME_MIN_PX
+        t.setColumnHidden(TRACK_COL, self._several or self._narrow)
+        t.setColumnHidden(DIST_COL, self._narrow)
 
     def show_camera(self, name: str) -> None:
         """Filter the log to camera ``name`` ("": every camera)."""

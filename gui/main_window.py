@@ -36,7 +36,7 @@ from gui.build_progress import BuildProgress
 from gui.controller import KINDS, SessionController, default_source
 from gui.filedialog import get_open_file_name
 from gui.grid import LAYOUTS, CameraGrid, CameraTile
-from gui.layout import WindowFit
+from gui.layout import WindowFit, fit_to_screen
 from gui.people import PeopleActions
 from gui.pickers import BackendPickers
 from gui.plots import PlotsPanel
@@ -111,12 +111,11 @@ class MainWindow(QMainWindow):
         for kind in KINDS:
             self._fill_combo(kind)
         geo, state = self.settings.layout()
-        if geo is not None:
-            self.restoreGeometry(geo)
-        else:
-            self.resize(1440, 900)
         if state is not None:
             self.restoreState(state)
+        # a small screen (1024x600) is used whole, whatever size a bigger one saved
+        if not fit_to_screen(self, (1440, 900)) and geo is not None:
+            self.restoreGeometry(geo)
 
         self.sampler.start()
         self.worker.start()
@@ -181,7 +180,8 @@ class MainWindow(QMainWindow):
         self._build_source_toolbar()
         self._build_backends_toolbar()
         self._build_docks()
-        self.fit = WindowFit(self, self.source_toolbar, self.pickers, self.plots_dock)  # 1024x600 holds
+        # 1024x600 holds: toolbars, plots and the Access panel fitted to the window's size
+        self.fit = WindowFit(self, self.source_toolbar, self.pickers, self.plots_dock, self.access_dock)
         self._build_menus()
         self._build_status_bar()
         a11y.set_tab_order(self)
@@ -248,7 +248,7 @@ class MainWindow(QMainWindow):
         # the access panel runs the full height (the plots sit under the video only), so the event log
         # keeps several rows on a 1024x600 screen
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.access_dock], [420], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.access_dock], [500], Qt.Orientation.Horizontal)
         self.resizeDocks([self.plots_dock], [220], Qt.Orientation.Vertical)
 
     def _build_menus(self) -> None:

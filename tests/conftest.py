@@ -4,12 +4,20 @@ FaceGate cache (``FACEGATE_CACHE``, default: the user cache dir) on first use an
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if "QT_QPA_PLATFORM" not in os.environ:
+    # offscreen, on a workstation's 1920x1080 screen (the platform's default is 800x800, where the window
+    # would open maximised: tests that need a small screen make one in a subprocess)
+    _SCREEN = Path(tempfile.gettempdir()) / "facegate-tests-screen.json"
+    _SCREEN.write_text(
+        '{"screens": [{"name": "ws", "x": 0, "y": 0, "width": 1920, "height": 1080, "dpr": 1}]}'
+    )
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_SCREEN}"
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,9 @@ from PySide6.QtWidgets import (  # noqa: E402, TID253
     QWidget,
 )
 
+from gui.access import DIST_COL, NAME_COL, TRACK_COL  # noqa: E402
 from gui.backends import NOT_CONFIGURED, Choice, short_reason  # noqa: E402
+from gui.layout import SIDE_SHARE  # noqa: E402
 from gui.views import EventView, SwitchMark  # noqa: E402
 
 CONTROLS = (QAbstractButton, QComboBox, QSlider, QLineEdit, QAbstractSpinBox)
@@ -92,6 +94,19 @@ def test_the_window_holds_at_1024x600(styled, window, qtbot) -> None:
     # the events table shows several whole rows
     window.access.add_events(_events(8), alert=False)
     qtbot.waitUntil(lambda: _fully_shown_rows(window.access.table) >= 4, timeout=3000)
+    # a busy day's counts (every decision and an identity change) do not widen the Access panel
+    busy = [EventView(time.time(), k, None, 1.2, "unknown", "s", reason="no-match") for k in range(120)]
+    busy += [EventView(time.time(), k, "p", 0.5, "denied", "s", reason="policy") for k in range(120)]
+    change = EventView(
+        time.time(), 1, "p", 0.5, "granted", "s", reason="matched", kind="change", previous="q"
+    )
+    window.access.add_events([*busy, change], alert=False)
+    window.access.layout().activate()  # the size hints follow the new text
+    assert window.access_dock.minimumSizeHint().width() <= SIDE_SHARE * 1024, window.access.summary.text()
+    # in that narrow panel the names keep a readable width (Dist. and Track give theirs up)
+    table = window.access.table
+    qtbot.waitUntil(lambda: table.columnWidth(NAME_COL) >= 90, timeout=3000)
+    assert table.isColumnHidden(DIST_COL) and table.isColumnHidden(TRACK_COL)
     # the video keeps most of the space; the plots are tabs, one readable plot at a time
     video, plots = window.grid.geometry(), window.plots_dock.geometry()
     assert video.height() >= 0.6 * (video.height() + plots.height()), (video, plots)
@@ -109,11 +124,85 @@ def test_the_window_holds_at_1024x600(styled, window, qtbot) -> None:
         assert no_power.height() >= no_power.heightForWidth(no_power.width()), no_power.text()
 
 
+# The window opened the way `main.py` opens it, in a process of its own whose offscreen screen has the
+# given size: prints its frame and what an operator sees of the toolbar, then closes (saving the layout).
+OPEN_ON_SCREEN = r"""
+import json, sys, time
+from PySide6.QtCore import QPoint, QRect, Qt
+from gui.app import create_app
+from gui.main_window import MainWindow
+from gui.settings import Settings
+app = create_app()
+w = MainWindow(Settings(sys.argv[1]), db=sys.argv[2], source="0")
+w.show()
+def settle():
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+settle()
+if len(sys.argv) > 3:  # the operator drags the Access panel this wide (saved with the layout)
+    w.resizeDocks([w.access_dock], [int(sys.argv[3])], Qt.Orientation.Horizontal)
+    settle()
+free = w.screen().availableGeometry()
+inside = lambda c: w.rect().contains(QRect(c.mapTo(w, QPoint(0, 0)), c.size())) and c.isVisible()
+print(json.dumps({
+    "frame": w.frameGeometry().getRect(), "free": free.getRect(), "maximized": w.isMaximized(),
+    "backends_shown": all(inside(c) for c in w.combos.values()), "source_shown": inside(w.source_combo),
+    "plots_tabbed": w.plots.tabbed, "video_share": w.grid.width() / w.width(),
+}))
+w.close()
+"""
+
+
+def _open_on_screen(tmp_path, width: int, height: int, settings: str, side: int = 0) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    screen = tmp_path / f"screen-{width}x{height}.json"
+    screen.write_text(
+        json.dumps({"screens": [{"name": "s", "x": 0, "y": 0, "width": width, "height": height}]})
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": f"offscreen:configfile={screen}"}
+    root = Path(__file__).resolve().parents[1]
+    args = [sys.executable, "-c", OPEN_ON_SCREEN, str(tmp_path / f"{settings}.ini"), str(tmp_path / "s.db")]
+    args += [str(side)] if side else []
+    proc = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_the_window_opens_whole_on_a_1024x600_screen(tmp_path) -> None:
+    """Found under Xvfb: the window opened at its 1440x900 default on a 1024x600 screen, the Access panel,
+    the mode and the plots past its edges. Opened as main.py opens it, on a first run and again with its
+    saved layout, and with the layout a 1920x1080 workstation saved (a monitor swapped), it fills the
+    small screen, maximised, with every backend control on it; a workstation gets the default size."""
+    from PySide6.QtCore import QRect
+
+    # the workstation's operator widened the Access panel to 760 px
+    runs = ((1024, 600, "a", 0), (1024, 600, "a", 0), (1920, 1080, "b", 760), (1024, 600, "b", 0))
+    for width, height, settings, side in runs:
+        seen = _open_on_screen(tmp_path, width, height, settings, side)
+        assert QRect(*seen["free"]).contains(QRect(*seen["frame"])), seen
+        assert seen["backends_shown"] and seen["source_shown"], seen
+        small = width == 1024
+        assert seen["maximized"] == small, seen
+        if small:  # plots as tabs; the Access panel does not take the video's place
+            assert seen["plots_tabbed"] and seen["video_share"] >= 0.55, seen
+        else:
+            assert QRect(*seen["frame"]).width() < width, seen
+
+
 def test_a_wider_screen_gets_one_toolbar_row_and_plots_side_by_side(styled, window, qtbot) -> None:
     window.resize(1024, 600)
     qtbot.waitUntil(lambda: window.fit.wrapped, timeout=3000)
     window.resize(1280, 800)
     qtbot.waitUntil(lambda: not window.fit.wrapped and window.plots.tabbed is False, timeout=3000)
+    table = window.access.table
+    assert not table.isColumnHidden(DIST_COL) and not table.isColumnHidden(TRACK_COL)
     assert window.plots_dock.height() <= 0.35 * window.height()
     boxes = list(window.plots.boxes.values())
     assert all(b.isVisible() for b in boxes)
