@@ -132,8 +132,17 @@ def run_gui(args: Any) -> int:
         tick = QTimer()
         tick.start(200)
         tick.timeout.connect(lambda: None)
+        code = 1
         try:
-            return int(app.exec())
+            code = int(app.exec())
+            return code
         finally:
             tick.stop()
             window.shutdown()
+            if window.builder.abandoned_job_running:
+                # a model build abandoned at close is inside TensorFlow's C++ code, which the interpreter's
+                # exit would tear down mid-call (abort, status 134); the session and settings are saved
+                log.info("leaving a model build unfinished")
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)

@@ -76,6 +76,7 @@ class TaskThread(QThread):
         self._dispatcher = _Dispatcher()
         self.taskDone.connect(self._dispatcher.dispatch)
         self.busy = False  # a task is running (read by the GUI for "building..." hints)
+        self._job: threading.Thread | None = None  # abandon_on_stop: the thread running the task
 
     # ------------------------------------------------------------------ GUI side
     def call(
@@ -111,6 +112,11 @@ class TaskThread(QThread):
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    @property
+    def abandoned_job_running(self) -> bool:
+        """A task given up at :meth:`stop` still runs in its daemon thread (a model build)."""
+        return self._stopping.is_set() and self._job is not None and self._job.is_alive()
+
     # ------------------------------------------------------------------ thread side
     def _call(self, task: _Task) -> Any:
         """``task`` run here; with :attr:`abandon_on_stop`, in a daemon thread this one waits for, and
@@ -129,7 +135,8 @@ class TaskThread(QThread):
             finally:
                 finished.set()
 
-        threading.Thread(target=job, name=f"{self.objectName()}-job", daemon=True).start()
+        self._job = threading.Thread(target=job, name=f"{self.objectName()}-job", daemon=True)
+        self._job.start()
         while not finished.wait(0.05):
             if self._stopping.is_set():
                 log.info("%s: a task still running was abandoned at shutdown", self.objectName())
