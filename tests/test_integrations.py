@@ -425,82 +425,90 @@ def test_mqtt_publishes_each_event_to_its_camera_and_decision_topic(store, broke
     assert all(r["state"] == "delivered" for r in store.outbox())
 
 
-def test_mqtt_broker_down_then_up_keeps_order(store) -> None:
+def start_broker(port: int) -> subprocess.Popen[str]:
+    """The amqtt broker on ``port``, in its own process, once it listens."""
+    proc = subprocess.Popen([sys.executable, "-c", BROKER % port], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.kill()  # SIGKILL: a broker that dies, not one that says goodbye
+    proc.wait(10)
+
+
+def unsubscribe(sub: Any) -> None:
+    sub.loop_stop()
+    sub.disconnect()
+
+
+class MqttOutbox:
+    """An outbox with one MQTT target on a free port where no broker runs yet, and its worker."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.port = store, free_port()
+        self.target = f"mqtt 127.0.0.1:{self.port}"
+        store.outbox_targets = (self.target,)
+        self.session = store.start_session("cams", "local")
+        self.publisher = MqttPublisher("127.0.0.1", self.port, "facegate", 3.0)
+        self.worker = worker_for(store, {self.target: self.publisher}, retry_min_s=0.001)
+
+    def delivered(self) -> bool:
+        """One delivery pass; True once nothing is pending."""
+        self.worker.deliver(self.store, self.target)
+        return not self.store.outbox(state="pending")
+
+
+@pytest.fixture
+def mqtt_outbox(store):
     pytest.importorskip("paho.mqtt", reason="paho-mqtt is not installed")
     pytest.importorskip("amqtt", reason="amqtt (the test's MQTT broker) is not installed")
-    port = free_port()
-    target = f"mqtt 127.0.0.1:{port}"
-    store.outbox_targets = (target,)
-    session = store.start_session("cams", "local")
-    publisher = MqttPublisher("127.0.0.1", port, "facegate", 3.0)
-    worker = worker_for(store, {target: publisher}, retry_min_s=0.001)
-    ids = add_events(store, session, 2)
-    assert worker.deliver(store, target)[0] == 0  # no broker: refused, the row waits
+    box = MqttOutbox(store)
+    yield box
+    box.publisher.close()
+
+
+def test_mqtt_broker_down_then_up_keeps_order(store, mqtt_outbox) -> None:
+    box = mqtt_outbox
+    ids = add_events(store, box.session, 2)
+    assert box.worker.deliver(store, box.target)[0] == 0  # no broker: refused, the row waits
     head = store.outbox()[0]
     assert head["attempts"] == 1 and head["state"] == "pending" and head["last_error"]
-    proc = subprocess.Popen([sys.executable, "-c", BROKER % port], stdout=subprocess.PIPE, text=True)
+    proc = start_broker(box.port)
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        sub, got = subscribe(port, "facegate/#")
-        ids += add_events(store, session, 2, start=2)
-        assert wait_for(lambda: worker.deliver(store, target) and not store.outbox(state="pending"))
+        sub, got = subscribe(box.port, "facegate/#")
+        ids += add_events(store, box.session, 2, start=2)
+        assert wait_for(box.delivered)
         assert wait_for(lambda: len(got) == 4), got
-        sub.loop_stop()
-        sub.disconnect()
+        unsubscribe(sub)
     finally:
-        publisher.close()
-        proc.kill()
-        proc.wait(10)
+        stop(proc)
     assert [m[1]["event_id"] for m in got] == ids
 
 
-def test_a_broker_restart_mid_stream_loses_nothing_and_keeps_order(store) -> None:
+def test_a_broker_restart_mid_stream_loses_nothing_and_keeps_order(store, mqtt_outbox) -> None:
     """The door controller's case: the broker is up and receiving, is killed (SIGKILL, not a clean
     shutdown), decisions go on being made, and a new broker comes up on the same port. Every event
     arrives exactly once, in the order it was decided."""
-    pytest.importorskip("paho.mqtt", reason="paho-mqtt is not installed")
-    pytest.importorskip("amqtt", reason="amqtt (the test's MQTT broker) is not installed")
-    port = free_port()
-    target = f"mqtt 127.0.0.1:{port}"
-    store.outbox_targets = (target,)
-    session = store.start_session("cams", "local")
-    publisher = MqttPublisher("127.0.0.1", port, "facegate", 2.0)
-    worker = worker_for(store, {target: publisher}, retry_min_s=0.001)
-
-    def start_broker() -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, "-c", BROKER % port], stdout=subprocess.PIPE, text=True)
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        return proc
-
-    def delivered() -> bool:
-        worker.deliver(store, target)
-        return not store.outbox(state="pending")
-
-    before: list[tuple[str, dict[str, Any], int]] = []
-    after: list[tuple[str, dict[str, Any], int]] = []
-    proc = start_broker()
+    box = mqtt_outbox
+    proc = start_broker(box.port)
     try:
-        sub, before = subscribe(port, "facegate/#")
-        ids = add_events(store, session, 3)
-        assert wait_for(delivered) and wait_for(lambda: len(before) == 3), before
-        sub.loop_stop()
-        sub.disconnect()
-        proc.kill()  # the broker dies; the door keeps deciding
-        proc.wait(10)
-        ids += add_events(store, session, 3, start=3)
-        worker.deliver(store, target)
+        sub, before = subscribe(box.port, "facegate/#")
+        ids = add_events(store, box.session, 3)
+        assert wait_for(box.delivered) and wait_for(lambda: len(before) == 3), before
+        unsubscribe(sub)
+        stop(proc)  # the broker dies; the door keeps deciding
+        ids += add_events(store, box.session, 3, start=3)
+        box.worker.deliver(store, box.target)
         pending = store.outbox(state="pending")
         assert len(pending) == 3 and pending[0]["attempts"] >= 1 and pending[0]["last_error"]
-        proc = start_broker()  # back on the same port
-        sub, after = subscribe(port, "facegate/#")
-        assert wait_for(delivered) and wait_for(lambda: len(after) >= 3), after
+        proc = start_broker(box.port)  # back on the same port
+        sub, after = subscribe(box.port, "facegate/#")
+        assert wait_for(box.delivered) and wait_for(lambda: len(after) >= 3), after
         time.sleep(0.3)  # a duplicate would arrive now
-        sub.loop_stop()
-        sub.disconnect()
+        unsubscribe(sub)
     finally:
-        publisher.close()
-        proc.kill()
-        proc.wait(10)
+        stop(proc)
     assert [m[1]["event_id"] for m in before + after] == ids
 
 
