@@ -274,7 +274,6 @@ class AccessPanel(QWidget):
         header.setMinimumSectionSize(36)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.setColumnHidden(CAMERA_COL, True)  # shown once there are several cameras
-        self._narrow = False  # Dist. and Track hidden so the names keep NAME_MIN_PX (_fit_columns)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _: self._not_this())
 
@@ -574,9 +573,9 @@ class AccessPanel(QWidget):
         shown = (c for c in range(len(COLUMNS)) if c not in (NAME_COL, DIST_COL, TRACK_COL))
         others = sum(t.columnWidth(c) for c in shown if not t.isColumnHidden(c))
         others += DIST_PX + (0 if self._several else TRACK_PX)  # with them shown (hidden ones read 0)
-        self._narrow = t.viewport().width() - others < NAME_MIN_PX
-        t.setColumnHidden(TRACK_COL, self._several or self._narrow)
-        t.setColumnHidden(DIST_COL, self._narrow)
+        narrow = t.viewport().width() - others < NAME_MIN_PX
+        t.setColumnHidden(TRACK_COL, self._several or narrow)
+        t.setColumnHidden(DIST_COL, narrow)
 
     def show_camera(self, name: str) -> None:
         """Filter the log to camera ``name`` ("": every camera)."""

@@ -248,6 +248,7 @@ class MainWindow(QMainWindow):
         # the access panel runs the full height (the plots sit under the video only), so the event log
         # keeps several rows on a 1024x600 screen
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        # 500 px: every column readable, and a 1280 px window still gives the plots room side by side
         self.resizeDocks([self.access_dock], [500], Qt.Orientation.Horizontal)
         self.resizeDocks([self.plots_dock], [220], Qt.Orientation.Vertical)
 
