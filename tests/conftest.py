@@ -3,6 +3,7 @@ FaceGate cache (``FACEGATE_CACHE``, default: the user cache dir) on first use an
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -10,14 +11,22 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-if "QT_QPA_PLATFORM" not in os.environ:
-    # offscreen, on a workstation's 1920x1080 screen (the platform's default is 800x800, where the window
-    # would open maximised: tests that need a small screen make one in a subprocess)
-    _SCREEN = Path(tempfile.gettempdir()) / "facegate-tests-screen.json"
-    _SCREEN.write_text(
-        '{"screens": [{"name": "ws", "x": 0, "y": 0, "width": 1920, "height": 1080, "dpr": 1}]}'
+
+
+def offscreen_platform(folder: Path, width: int, height: int) -> str:
+    """A ``QT_QPA_PLATFORM`` value: Qt's offscreen platform with one ``width`` x ``height`` screen (its
+    description written in ``folder``)."""
+    screen = folder / f"facegate-screen-{width}x{height}.json"
+    screen.write_text(
+        json.dumps({"screens": [{"name": "s", "x": 0, "y": 0, "width": width, "height": height}]})
     )
-    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_SCREEN}"
+    return f"offscreen:configfile={screen}"
+
+
+# offscreen, on a workstation's 1920x1080 screen (the platform's default is 800x800, where the window
+# would open maximised: tests that need a small screen make one in a process of their own)
+if "QT_QPA_PLATFORM" not in os.environ:
+    os.environ["QT_QPA_PLATFORM"] = offscreen_platform(Path(tempfile.gettempdir()), 1920, 1080)
 
 
 @pytest.fixture(scope="session")

@@ -162,11 +162,9 @@ def _open_on_screen(tmp_path, width: int, height: int, settings: str, side: int 
     import sys
     from pathlib import Path
 
-    screen = tmp_path / f"screen-{width}x{height}.json"
-    screen.write_text(
-        json.dumps({"screens": [{"name": "s", "x": 0, "y": 0, "width": width, "height": height}]})
-    )
-    env = {**os.environ, "QT_QPA_PLATFORM": f"offscreen:configfile={screen}"}
+    from tests.conftest import offscreen_platform
+
+    env = {**os.environ, "QT_QPA_PLATFORM": offscreen_platform(tmp_path, width, height)}
     root = Path(__file__).resolve().parents[1]
     args = [sys.executable, "-c", OPEN_ON_SCREEN, str(tmp_path / f"{settings}.ini"), str(tmp_path / "s.db")]
     args += [str(side)] if side else []
