@@ -49,12 +49,13 @@ def main() -> int:
     ap.add_argument("--select", default="", help="the camera to select (its plots and events)")
     args = ap.parse_args()
 
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import Qt
 
+    from gui.app import create_app
     from gui.main_window import MainWindow
     from gui.settings import Settings
 
-    app = QApplication([])
+    app = create_app()  # as main.py makes it: the operator's style
     tmp = Path("/tmp/facegate-screenshot")
     tmp.mkdir(exist_ok=True)
     db = args.db or tmp / "gate.db"
@@ -62,11 +63,13 @@ def main() -> int:
     if args.site:
         site_db, site_sources = site(tmp / "site")
         db, sources = args.db or site_db, sources + site_sources
+    (tmp / "facegate.ini").unlink(missing_ok=True)  # a fresh window: no layout saved by an earlier shot
     settings = Settings(tmp / "facegate.ini")
     settings.loop_files = True
     settings.grid_layout = args.layout
     w = MainWindow(settings, db=str(db), source="; ".join(sources) or "demo")
     width, height = (int(v) for v in args.size.split("x"))
+    w.setWindowState(Qt.WindowState.WindowNoState)  # this size, even where the screen is smaller
     w.resize(width, height)
     w.show()
     w.start()
